@@ -1,0 +1,58 @@
+"""Lazy loading of the compiled libraries, with one clear error when they cannot load."""
+import functools
+from pathlib import Path
+
+_PACKAGE_DIR = Path(__file__).resolve().parent
+_OP_LIBRARY = _PACKAGE_DIR / "_alexops_ops.so"
+REBUILD_COMMAND = "pip install --no-build-isolation --force-reinstall --no-deps <path to the alexops source>"
+
+
+def build_info():
+    """The _build_info module CMake writes (TF version built against, CUDA, cuDNN)."""
+    from alexops import _build_info
+
+    return _build_info
+
+
+def _version_tuple(version):
+    """'2.21.0rc1' -> (2, 21, 0): compare versions as numbers, never as strings."""
+    parts = []
+    for piece in version.split(".")[:3]:
+        digits = "".join(ch for ch in piece if ch.isdigit()) or "0"
+        parts.append(int(digits) if piece[:1].isdigit() else 0)
+    return tuple(parts)
+
+
+def _mismatch_message(built, installed, detail):
+    return (
+        f"alexops' TensorFlow op library could not be loaded: {detail}\n"
+        f"  built against TensorFlow: {built or 'none (TensorFlow was not found at build time)'}\n"
+        f"  installed TensorFlow:     {installed}\n"
+        f"Rebuild alexops against the installed TensorFlow:\n  {REBUILD_COMMAND}"
+    )
+
+
+@functools.lru_cache(maxsize=None)
+def op_library():
+    """The loaded op library module (imports TensorFlow). Raises ImportError with the fix."""
+    import tensorflow as tf
+
+    built = build_info().TF_VERSION
+    installed = tf.__version__
+    if not _OP_LIBRARY.exists():
+        raise ImportError(_mismatch_message(built, installed, f"{_OP_LIBRARY.name} is missing"))
+    # A different minor release has a different C++ ABI: loading might "work" and crash later.
+    if _version_tuple(built)[:2] != _version_tuple(installed)[:2]:
+        raise ImportError(_mismatch_message(built, installed, "TensorFlow version mismatch"))
+    try:
+        return tf.load_op_library(str(_OP_LIBRARY))
+    except (tf.errors.NotFoundError, OSError) as error:
+        raise ImportError(_mismatch_message(built, installed, str(error))) from error
+
+
+@functools.lru_cache(maxsize=None)
+def core():
+    """alexops._core, the pybind11 module (no TensorFlow)."""
+    from alexops import _core
+
+    return _core

@@ -1,0 +1,92 @@
+#include "python/core_cuda.h"
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+
+#if defined(ALEXOPS_WITH_CUDA)
+#include "lrn_relu/cuda.h"
+#endif
+
+namespace py = pybind11;
+
+namespace alexops {
+
+#if defined(ALEXOPS_WITH_CUDA)
+namespace {
+
+// Pointers arrive as Python ints (CuPy's .data.ptr and stream.ptr).
+template <typename T> T* as_pointer(uintptr_t address) { return reinterpret_cast<T*>(address); }
+
+template <typename Fn>
+void dispatch_dtype(const std::string& dtype, Fn&& fn) {
+  if (dtype == "float32") fn(float{});
+  else if (dtype == "float64") fn(double{});
+  else if (dtype == "float16") fn(half_bits{});
+  else if (dtype == "bfloat16") fn(bfloat16_bits{});
+  else throw py::value_error("dtype must be float16, bfloat16, float32 or float64, got " + dtype);
+}
+
+LrnParams make_params(int64_t depth_radius, double bias, double alpha, double beta, bool relu) {
+  LrnParams p{depth_radius, bias, alpha, beta, relu};
+  const std::string problem = validate(p, 0, 0);
+  if (!problem.empty()) throw py::value_error(problem);
+  return p;
+}
+
+void raise_if_failed(const std::string& problem) {
+  if (!problem.empty()) throw std::runtime_error("alexops CUDA kernel: " + problem);
+}
+
+void forward_cuda(uintptr_t x, uintptr_t y, int64_t n_pixels, int64_t channels, const std::string& dtype,
+                  int64_t depth_radius, double bias, double alpha, double beta, bool relu, uintptr_t stream) {
+  const LrnParams p = make_params(depth_radius, bias, alpha, beta, relu);
+  dispatch_dtype(dtype, [&](auto tag) {
+    using T = decltype(tag);
+    raise_if_failed(lrn_relu_forward_cuda<T>(p, as_pointer<const T>(x), as_pointer<T>(y), n_pixels, channels,
+                                             as_pointer<CUstream_st>(stream)));
+  });
+}
+
+void backward_cuda(uintptr_t x, uintptr_t dy, uintptr_t dx, int64_t n_pixels, int64_t channels,
+                   const std::string& dtype, int64_t depth_radius, double bias, double alpha, double beta,
+                   bool relu, uintptr_t stream) {
+  const LrnParams p = make_params(depth_radius, bias, alpha, beta, relu);
+  dispatch_dtype(dtype, [&](auto tag) {
+    using T = decltype(tag);
+    raise_if_failed(lrn_relu_backward_cuda<T>(p, as_pointer<const T>(x), as_pointer<const T>(dy),
+                                              as_pointer<T>(dx), n_pixels, channels,
+                                              as_pointer<CUstream_st>(stream)));
+  });
+}
+
+}  // namespace
+#endif
+
+void register_cuda_functions(py::module_& m) {
+#if defined(ALEXOPS_WITH_CUDA)
+  m.def("cuda_available", [] { return true; }, "True: this build has the CUDA kernels.");
+  m.def("forward_cuda", &forward_cuda, py::arg("x"), py::arg("y"), py::arg("n_pixels"), py::arg("channels"),
+        py::arg("dtype"), py::arg("depth_radius"), py::arg("bias"), py::arg("alpha"), py::arg("beta"),
+        py::arg("relu"), py::arg("stream"),
+        "Launch y = LRN(relu(x)) on `stream`; x and y are device addresses of contiguous NHWC data.");
+  m.def("backward_cuda", &backward_cuda, py::arg("x"), py::arg("dy"), py::arg("dx"), py::arg("n_pixels"),
+        py::arg("channels"), py::arg("dtype"), py::arg("depth_radius"), py::arg("bias"), py::arg("alpha"),
+        py::arg("beta"), py::arg("relu"), py::arg("stream"),
+        "Launch dx = d LRN(relu(x)) / dx applied to dy, on `stream`.");
+#if defined(ALEXOPS_WITH_CUDNN)
+  register_cudnn_functions(m);
+#endif
+#else
+  m.def("cuda_available", [] { return false; }, "False: this build has no CUDA kernels.");
+#endif
+  m.def("cudnn_available", [] {
+#if defined(ALEXOPS_WITH_CUDNN)
+    return true;
+#else
+    return false;
+#endif
+  }, "Whether the cuDNN LRN baseline was built.");
+}
+
+}  // namespace alexops

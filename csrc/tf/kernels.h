@@ -1,0 +1,115 @@
+// The OpKernels, shared by CPU (kernels.cc) and GPU (kernels_gpu.cc) registration.
+// They validate, allocate (forwarding an input buffer when TensorFlow allows it) and hand
+// raw pointers to a device's launcher; the math lives in csrc/lrn_relu/.
+#pragma once
+
+#include "lrn_relu/numeric.h"
+#include "lrn_relu/params.h"
+#include "tensorflow/core/framework/op_kernel.h"
+#include "tensorflow/core/framework/tensor.h"
+
+namespace alexops {
+
+namespace tf = ::tensorflow;
+
+// TensorFlow element type -> the core's storage type with the same bits.
+template <typename T> struct CoreType { using type = T; };
+template <> struct CoreType<Eigen::half> { using type = half_bits; };
+template <> struct CoreType<Eigen::bfloat16> { using type = bfloat16_bits; };
+
+// Each device specialises this: run the kernel on the op's device and return its status.
+template <typename Device, typename T>
+struct LrnReluLauncher {
+  static absl::Status Forward(tf::OpKernelContext* ctx, const LrnParams& p, const T* x, T* y,
+                              int64_t n_pixels, int64_t channels);
+  static absl::Status Backward(tf::OpKernelContext* ctx, const LrnParams& p, const T* x,
+                               const T* dy, T* dx, int64_t n_pixels, int64_t channels);
+};
+
+inline absl::Status ReadLrnParams(tf::OpKernelConstruction* ctx, LrnParams* p) {
+  float bias, alpha, beta;
+  TF_RETURN_IF_ERROR(ctx->GetAttr("depth_radius", &p->depth_radius));
+  TF_RETURN_IF_ERROR(ctx->GetAttr("bias", &bias));
+  TF_RETURN_IF_ERROR(ctx->GetAttr("alpha", &alpha));
+  TF_RETURN_IF_ERROR(ctx->GetAttr("beta", &beta));
+  TF_RETURN_IF_ERROR(ctx->GetAttr("relu", &p->relu));
+  p->bias = bias;
+  p->alpha = alpha;
+  p->beta = beta;
+  const std::string problem = validate(*p, 0, 0);
+  if (!problem.empty()) return absl::InvalidArgumentError(problem);
+  return absl::OkStatus();
+}
+
+// Rank-4 check at run time too: shape functions see unknown ranks in some graphs.
+inline absl::Status CheckNhwc(const tf::Tensor& t, const char* name) {
+  if (t.dims() != 4)
+    return absl::InvalidArgumentError(std::string(name) + " must be 4-D NHWC, got shape " +
+                                      t.shape().DebugString());
+  return absl::OkStatus();
+}
+
+template <typename Device, typename T>
+class LrnReluOp : public tf::OpKernel {
+ public:
+  explicit LrnReluOp(tf::OpKernelConstruction* ctx) : OpKernel(ctx) {
+    OP_REQUIRES_OK(ctx, ReadLrnParams(ctx, &params_));
+  }
+
+  void Compute(tf::OpKernelContext* ctx) override {
+    const tf::Tensor& x = ctx->input(0);
+    OP_REQUIRES_OK(ctx, CheckNhwc(x, "x"));
+    tf::Tensor* y = nullptr;
+    // The kernels read a tile before writing it, so y may reuse x's buffer.
+    OP_REQUIRES_OK(ctx, ctx->forward_input_or_allocate_output({0}, 0, x.shape(), &y));
+    if (x.NumElements() == 0) return;
+    const int64_t channels = x.dim_size(3);
+    OP_REQUIRES_OK(ctx, (LrnReluLauncher<Device, T>::Forward(
+                            ctx, params_, x.flat<T>().data(), y->flat<T>().data(),
+                            x.NumElements() / channels, channels)));
+  }
+
+ private:
+  LrnParams params_;
+};
+
+template <typename Device, typename T>
+class LrnReluGradOp : public tf::OpKernel {
+ public:
+  explicit LrnReluGradOp(tf::OpKernelConstruction* ctx) : OpKernel(ctx) {
+    OP_REQUIRES_OK(ctx, ReadLrnParams(ctx, &params_));
+  }
+
+  void Compute(tf::OpKernelContext* ctx) override {
+    const tf::Tensor& x = ctx->input(0);
+    const tf::Tensor& dy = ctx->input(1);
+    OP_REQUIRES_OK(ctx, CheckNhwc(x, "x"));
+    OP_REQUIRES_OK(ctx, CheckNhwc(dy, "dy"));
+    OP_REQUIRES(ctx, x.shape() == dy.shape(),
+                absl::InvalidArgumentError("x and dy must have the same shape, got x " +
+                                           x.shape().DebugString() + " and dy " +
+                                           dy.shape().DebugString()));
+    tf::Tensor* dx = nullptr;
+    // Each tile's x and dy are read before its dx is written, so dx may reuse either buffer.
+    OP_REQUIRES_OK(ctx, ctx->forward_input_or_allocate_output({1, 0}, 0, x.shape(), &dx));
+    if (x.NumElements() == 0) return;
+    const int64_t channels = x.dim_size(3);
+    OP_REQUIRES_OK(ctx, (LrnReluLauncher<Device, T>::Backward(
+                            ctx, params_, x.flat<T>().data(), dy.flat<T>().data(),
+                            dx->flat<T>().data(), x.NumElements() / channels, channels)));
+  }
+
+ private:
+  LrnParams params_;
+};
+
+// Registers both ops for one device and one element type.
+#define ALEXOPS_REGISTER_KERNELS(DEVICE_NAME, DEVICE_TYPE, ELEMENT_TYPE)                   \
+  REGISTER_KERNEL_BUILDER(                                                                  \
+      Name("AlexOps>LrnRelu").Device(DEVICE_NAME).TypeConstraint<ELEMENT_TYPE>("T"),        \
+      ::alexops::LrnReluOp<DEVICE_TYPE, ELEMENT_TYPE>);                                     \
+  REGISTER_KERNEL_BUILDER(                                                                  \
+      Name("AlexOps>LrnReluGrad").Device(DEVICE_NAME).TypeConstraint<ELEMENT_TYPE>("T"),    \
+      ::alexops::LrnReluGradOp<DEVICE_TYPE, ELEMENT_TYPE>);
+
+}  // namespace alexops
