@@ -12,7 +12,7 @@ import sys
 
 __version__ = "0.1.0"
 
-_LAZY_SUBMODULES = ("ops", "layers", "cupy", "alexnet", "compare", "reference")
+_LAZY_SUBMODULES = ("ops", "layers", "cupy", "alexnet", "compare", "reference", "_core", "_loader")
 
 
 def lrn_relu(x, depth_radius=5, bias=1.0, alpha=1.0, beta=0.5, relu=True, name=None):

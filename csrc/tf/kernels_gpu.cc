@@ -1,0 +1,42 @@
+// GPU registration: the launcher runs the core's CUDA kernels on the op's stream, for all
+// four dtypes (stock TensorFlow registers GPU LRN for float32 only). Compiled by nvcc.
+#if GOOGLE_CUDA
+#define EIGEN_USE_GPU
+
+#include "lrn_relu/cuda.h"
+#include "tf/kernels.h"
+
+namespace alexops {
+
+using GPUDevice = Eigen::GpuDevice;
+
+template <typename T>
+struct LrnReluLauncher<GPUDevice, T> {
+  using Core = typename CoreType<T>::type;
+
+  static absl::Status ToStatus(const std::string& problem) {
+    return problem.empty() ? absl::OkStatus() : absl::InternalError("alexops CUDA kernel: " + problem);
+  }
+
+  static absl::Status Forward(tf::OpKernelContext* ctx, const LrnParams& p, const T* x, T* y,
+                              int64_t n_pixels, int64_t channels) {
+    return ToStatus(lrn_relu_forward_cuda(p, reinterpret_cast<const Core*>(x), reinterpret_cast<Core*>(y),
+                                          n_pixels, channels, ctx->eigen_device<GPUDevice>().stream()));
+  }
+
+  static absl::Status Backward(tf::OpKernelContext* ctx, const LrnParams& p, const T* x,
+                               const T* dy, T* dx, int64_t n_pixels, int64_t channels) {
+    return ToStatus(lrn_relu_backward_cuda(p, reinterpret_cast<const Core*>(x),
+                                           reinterpret_cast<const Core*>(dy), reinterpret_cast<Core*>(dx),
+                                           n_pixels, channels, ctx->eigen_device<GPUDevice>().stream()));
+  }
+};
+
+ALEXOPS_REGISTER_KERNELS(tf::DEVICE_GPU, GPUDevice, Eigen::half)
+ALEXOPS_REGISTER_KERNELS(tf::DEVICE_GPU, GPUDevice, Eigen::bfloat16)
+ALEXOPS_REGISTER_KERNELS(tf::DEVICE_GPU, GPUDevice, float)
+ALEXOPS_REGISTER_KERNELS(tf::DEVICE_GPU, GPUDevice, double)
+
+}  // namespace alexops
+
+#endif  // GOOGLE_CUDA

@@ -1,0 +1,87 @@
+"""Shared cases and tolerances for the tests."""
+import functools
+
+import numpy as np
+
+try:
+    import ml_dtypes
+
+    BFLOAT16 = np.dtype(ml_dtypes.bfloat16)
+except ImportError:  # ml_dtypes comes with TensorFlow and JAX
+    BFLOAT16 = None
+
+FLOAT_DTYPES = [np.dtype(np.float16), BFLOAT16, np.dtype(np.float32), np.dtype(np.float64)]
+FLOAT_DTYPES = [d for d in FLOAT_DTYPES if d is not None]
+ALEXNET = dict(depth_radius=4, bias=1.0, alpha=0.001 / 9, beta=0.75)
+
+# (shape, params): odd C, C = 1, C < 2R+1, R = 0, R >= C, batch 1, and the betas we specialise.
+SHAPE_AND_PARAMS = [
+    ((2, 3, 4, 13), dict(depth_radius=2, bias=1.0, alpha=0.5, beta=0.75)),
+    ((1, 2, 2, 1), dict(depth_radius=3, bias=2.0, alpha=1.0, beta=0.5)),
+    ((2, 2, 3, 5), dict(depth_radius=4, bias=1.0, alpha=0.3, beta=1.0)),
+    ((3, 1, 2, 7), dict(depth_radius=0, bias=1.5, alpha=0.7, beta=0.3)),
+    ((1, 3, 3, 6), dict(depth_radius=9, bias=1.0, alpha=0.2, beta=2.0)),
+    ((1, 4, 4, 64), dict(ALEXNET)),
+    ((2, 2, 2, 19), dict(depth_radius=5, bias=1.0, alpha=1.0, beta=0.5)),  # tf.nn.lrn defaults
+]
+
+
+def case_id(case):
+    shape, params = case
+    return "x".join(map(str, shape)) + "-R{depth_radius}-b{beta}".format(**params)
+
+
+def as_float32_attrs(params):
+    """The op's float attributes are float32: the reference must see the same rounded values."""
+    return {k: (float(np.float32(v)) if isinstance(v, float) else v) for k, v in params.items()}
+
+
+def random_input(shape, seed, dtype=np.float64, away_from_zero=False):
+    """Standard-normal data (never zeros); away_from_zero keeps |x| >= 0.1 for finite differences."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(shape)
+    if away_from_zero:
+        x = np.sign(x) * (0.1 + np.abs(x))
+    return x.astype(dtype)
+
+
+def tolerance(dtype, backward=False):
+    """(rtol, atol_fraction): the kernel rounds once from float32 (float64 for float64), so
+    its error is about one unit in the last place of the storage type; atol_fraction scales
+    with the largest reference value and covers float32 rounding where terms cancel."""
+    dtype = np.dtype(dtype)
+    if dtype == np.float64:
+        return 1e-12, 1e-13
+    if dtype == np.float32:
+        return 2e-6, 1e-6 if backward else 1e-7
+    eps = 2.0 ** -10 if dtype == np.float16 else 2.0 ** -7
+    return eps, 1e-5 if backward else 0.0
+
+
+def assert_close_to_reference(actual, reference, dtype, backward=False, what=""):
+    rtol, atol_fraction = tolerance(dtype, backward)
+    reference = np.asarray(reference, dtype=np.float64)
+    actual = np.asarray(actual).astype(np.float64)
+    # The reference rounded to the storage type is what a perfect kernel returns.
+    rounded = reference.astype(dtype).astype(np.float64)
+    scale = np.nanmax(np.abs(reference)) if reference.size else 0.0
+    np.testing.assert_allclose(actual, rounded, rtol=rtol, atol=atol_fraction * scale + 1e-300,
+                               equal_nan=True, err_msg=what)
+
+
+@functools.lru_cache(maxsize=None)
+def gpu_unavailable_reason():
+    try:
+        import cupy
+    except ImportError:
+        return "CuPy is not installed"
+    try:
+        if cupy.cuda.runtime.getDeviceCount() == 0:
+            return "no CUDA device"
+    except Exception as error:  # CUDA driver missing
+        return f"no CUDA device ({error})"
+    from alexops import _core
+
+    if not _core.cuda_available():
+        return "alexops was built without CUDA"
+    return None
