@@ -9,6 +9,7 @@ Environment:
 """
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -47,6 +48,12 @@ class CMakeBuild(build_ext):
         jobs = os.environ.get("CMAKE_BUILD_PARALLEL_LEVEL", str(os.cpu_count() or 1))
         subprocess.run(["cmake", str(ROOT), *args], cwd=build_dir, check=True)
         subprocess.run(["cmake", "--build", ".", "--parallel", jobs], cwd=build_dir, check=True)
+        if self.editable_mode:
+            # setuptools copies only _core back into the source tree for `pip install -e`;
+            # the op library and the build record go with it.
+            for name in ("_alexops_ops.so", "_build_info.py"):
+                if (package_dir / name).exists():
+                    shutil.copy2(package_dir / name, ROOT / "alexops" / name)
 
 
 setup(
