@@ -12,6 +12,9 @@ import sys
 
 __version__ = "0.1.0"
 
+# The LRN of the AlexNet write-up (alpha in TensorFlow's convention: not divided by 2R+1).
+ALEXNET_LRN_PARAMS = dict(depth_radius=4, bias=1.0, alpha=0.001 / 9.0, beta=0.75)
+
 _LAZY_SUBMODULES = ("ops", "layers", "cupy", "alexnet", "compare", "reference", "_core", "_loader")
 
 

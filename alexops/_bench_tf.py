@@ -1,0 +1,170 @@
+"""TensorFlow benchmarks for `python -m alexops.compare`: op level and model level.
+
+Every benchmark checks agreement between the implementations first and raises
+AgreementError on a mismatch, so a wrong answer is never timed.
+"""
+import numpy as np
+import tensorflow as tf
+
+import alexops
+from alexops import alexnet
+from alexops.timing import Stats, time_host
+
+LRN = alexnet.LRN_PARAMS
+
+
+class AgreementError(RuntimeError):
+    pass
+
+
+def _tolerance(dtype):
+    """Relative to the largest magnitude: a few units of the storage type's precision."""
+    return {tf.float16: 4e-3, tf.bfloat16: 3e-2, tf.float32: 1e-4, tf.float64: 1e-10}[dtype]
+
+
+def check_agreement(what, expected, actual, dtype):
+    for e, a in zip(tf.nest.flatten(expected), tf.nest.flatten(actual)):
+        e = tf.cast(e, tf.float64).numpy()
+        a = tf.cast(a, tf.float64).numpy()
+        scale = float(np.max(np.abs(e))) or 1.0
+        error = float(np.max(np.abs(a - e))) / scale
+        if not np.isfinite(a).all() or error > _tolerance(dtype):
+            raise AgreementError(f"{what}: max relative difference {error:.3g} exceeds {_tolerance(dtype):g}; "
+                                 "refusing to time a wrong answer")
+
+
+def _sync_for(device):
+    return tf.test.experimental.sync_devices if "GPU" in device.upper() else None
+
+
+def _forward_backward(forward, jit_compile=False):
+    @tf.function(jit_compile=jit_compile)
+    def step(x, dy):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = forward(x)
+        return y, tape.gradient(y, x, output_gradients=dy)
+
+    return step
+
+
+def op_implementations(device, dtype):
+    """{impl: (forward step, forward+backward step)}; the XLA variant where it compiles."""
+    def stock(x):
+        return tf.nn.lrn(tf.nn.relu(x), **LRN)
+
+    def fused(x):
+        return alexops.lrn_relu(x, **LRN)
+
+    impls = {
+        "stock": (tf.function(stock), _forward_backward(stock)),
+        "stock+xla": (tf.function(stock, jit_compile=True), _forward_backward(stock, jit_compile=True)),
+        "fused": (tf.function(fused), _forward_backward(fused)),
+    }
+    return impls
+
+
+def copy_floor_ms(shape, dtype, device, repeats=15):
+    """Median time of one device copy of a tensor of `shape` into a preallocated buffer: it
+    moves 2 tensors' worth of bytes, so it is the forward's floor."""
+    if "GPU" in device.upper():
+        with tf.device(device):
+            x = tf.random.normal(shape, dtype=tf.float32)
+            x = tf.cast(x, dtype)
+            stats = time_host(lambda _: tf.raw_ops.DeepCopy(x=x), repeats, 3, log=None,
+                              sync=tf.test.experimental.sync_devices)
+        return stats.median
+    src = np.ones(shape, dtype=tf.as_dtype(dtype).as_numpy_dtype)
+    dst = np.empty_like(src)
+    return time_host(lambda _: np.copyto(dst, src), repeats, 3, log=None).median
+
+
+def run_op_level(settings, log):
+    device, dtype = settings["device"], settings["dtype"]
+    rows = []
+    for name, (height, width, channels) in settings["op_shapes"].items():
+        shape = [settings["batch"], height, width, channels]
+        with tf.device(device):
+            inputs = [(tf.cast(tf.random.normal(shape, seed=i), dtype),
+                       tf.cast(tf.random.normal(shape, seed=100 + i), dtype)) for i in range(3)]
+            impls = op_implementations(device, dtype)
+            x, dy = inputs[0]
+            expected_y, expected_dx = impls["stock"][1](x, dy)
+            for impl, (forward, forward_backward) in list(impls.items()):
+                try:
+                    check_agreement(f"{impl} forward on {name} {shape}", expected_y, forward(x), dtype)
+                    check_agreement(f"{impl} forward+backward on {name} {shape}", (expected_y, expected_dx),
+                                    forward_backward(x, dy), dtype)
+                except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError) as error:
+                    if impl == "stock+xla":  # XLA may not compile LRN for this device or dtype
+                        log(f"  {impl}: skipped ({type(error).__name__})")
+                        impls.pop(impl)
+                        continue
+                    raise
+            copy_ms = copy_floor_ms(shape, dtype, device)
+            sync = _sync_for(device)
+            for impl, (forward, forward_backward) in impls.items():
+                for pass_name, step, tensors in (("forward", lambda xy, f=forward: f(xy[0]), 2),
+                                                 ("forward+backward", lambda xy, f=forward_backward: f(*xy), 5)):
+                    label = f"op {name} {pass_name} {impl}"
+                    stats = time_host(step, settings["op_steps"], settings["op_burn_in"], label, log, inputs, sync)
+                    rows.append(_op_row(name, shape, pass_name, impl, stats, dtype, tensors, copy_ms))
+    return rows
+
+
+def _op_row(name, shape, pass_name, impl, stats, dtype, tensors, copy_ms):
+    tensor_bytes = int(np.prod(shape)) * tf.as_dtype(dtype).size
+    floor_ms = copy_ms * tensors / 2
+    return {"level": "op", "name": name, "shape": shape, "pass": pass_name, "impl": impl,
+            "stats": stats, "bytes_moved": tensor_bytes * tensors, "floor_ms": floor_ms,
+            "gb_per_s": tensor_bytes * tensors / (stats.median * 1e-3) / 1e9,
+            "pct_of_floor": 100.0 * floor_ms / stats.median}
+
+
+def run_model_level(settings, log):
+    device, dtype = settings["device"], settings["dtype"]
+    batch = settings["batch"]
+    with tf.device(device):
+        model = alexnet.AlexNet(include_classifier=settings["full_model"], init=settings["init"], dtype=dtype)
+        image_shape = [batch, settings["image_size"], settings["image_size"], 3]
+        images = [tf.cast(tf.random.normal(image_shape, seed=i), dtype) for i in range(2)]
+        summary = alexnet.activation_summary(model, images[0])
+        log("  activation RMS (init=%s): %s" % (settings["init"], ", ".join(f"{k} {v:.3g}" for k, v in summary.items())))
+        steps = {}
+        for lrn in ("stock", "fused"):
+            forward = tf.function(lambda im, lrn=lrn: model(im, lrn=lrn))
+
+            @tf.function
+            def forward_backward(im, lrn=lrn):
+                with tf.GradientTape() as tape:
+                    loss = tf.nn.l2_loss(model(im, lrn=lrn))
+                return tape.gradient(loss, model.variables_list)
+
+            steps[lrn] = {"forward": forward, "forward+backward": forward_backward}
+        for pass_name in ("forward", "forward+backward"):
+            check_agreement(f"AlexNet {pass_name} fused vs stock", steps["stock"][pass_name](images[0]),
+                            steps["fused"][pass_name](images[0]), dtype)
+        rows = []
+        sync = _sync_for(device)
+        out_name = "fc8" if settings["full_model"] else "pool5"
+        for pass_name in ("forward", "forward+backward"):
+            for lrn in ("stock", "fused"):
+                stats = time_host(steps[lrn][pass_name], settings["model_steps"], settings["model_burn_in"],
+                                  f"model {pass_name} {lrn}", log, images, sync)
+                rows.append({"level": "model", "name": f"alexnet to {out_name}", "shape": image_shape,
+                             "pass": pass_name, "impl": lrn, "stats": stats})
+    return rows
+
+
+def describe_device(device):
+    if "GPU" in device.upper():
+        details = tf.config.experimental.get_device_details(tf.config.list_physical_devices("GPU")[0])
+        return details.get("device_name", "GPU")
+    return None
+
+
+def default_device():
+    return "/GPU:0" if tf.config.list_physical_devices("GPU") else "/CPU:0"
+
+
+__all__ = ["AgreementError", "Stats", "run_op_level", "run_model_level", "default_device", "describe_device"]

@@ -1,0 +1,108 @@
+"""AlexNet as in the original TensorFlow benchmark write-up, NHWC, with a switchable LRN.
+
+Five conv layers (LRN after conv1 and conv2), overlapping 3x3/2 max-pools, ReLU everywhere;
+224x224x3 input, batch 64; pool5 is [batch, 6, 6, 256]. Optionally the full 8-layer network
+(fc6 4096, fc7 4096 with dropout, fc8 1000).
+
+`lrn="stock"` runs tf.nn.relu then tf.nn.lrn; `lrn="fused"` runs alexops.lrn_relu. One
+AlexNet object holds one set of weights, so both variants run with the same weights.
+
+Weights: `init="writeup"` is the write-up's truncated normal with stddev 0.1 (biases 0).
+Its activations grow about 2-3x per conv layer on unit-variance input (see
+`activation_summary`); `init="he"` (truncated normal with stddev sqrt(2 / fan_in)) keeps
+them near unit scale.
+"""
+import tensorflow as tf
+
+import alexops
+
+LRN_PARAMS = alexops.ALEXNET_LRN_PARAMS
+IMAGE_SHAPE = (224, 224, 3)
+
+# name: (kernel height, kernel width, in channels, out channels, stride)
+CONV_LAYERS = {
+    "conv1": (11, 11, 3, 64, 4),
+    "conv2": (5, 5, 64, 192, 1),
+    "conv3": (3, 3, 192, 384, 1),
+    "conv4": (3, 3, 384, 256, 1),
+    "conv5": (3, 3, 256, 256, 1),
+}
+FC_LAYERS = {"fc6": (6 * 6 * 256, 4096), "fc7": (4096, 4096), "fc8": (4096, 1000)}
+
+
+def _initial(shape, init, seed, dtype):
+    fan_in = 1
+    for size in shape[:-1]:
+        fan_in *= size
+    if init == "writeup":
+        stddev = 0.1
+    elif init == "he":
+        stddev = (2.0 / fan_in) ** 0.5
+    else:
+        raise ValueError(f"init must be 'writeup' or 'he', got {init!r}")
+    return tf.random.truncated_normal(shape, stddev=stddev, seed=seed, dtype=dtype)
+
+
+def relu_lrn(x, lrn):
+    """The ReLU + LRN after conv1 and conv2, stock or fused."""
+    if lrn == "fused":
+        return alexops.lrn_relu(x, **LRN_PARAMS)
+    if lrn == "stock":
+        return tf.nn.lrn(tf.nn.relu(x), **LRN_PARAMS)
+    raise ValueError(f"lrn must be 'fused' or 'stock', got {lrn!r}")
+
+
+def _max_pool(x):
+    return tf.nn.max_pool2d(x, ksize=3, strides=2, padding="VALID")
+
+
+class AlexNet(tf.Module):
+    """Weights plus the forward pass; call with lrn='stock' or 'fused'."""
+
+    def __init__(self, include_classifier=False, init="writeup", seed=0, dtype=tf.float32,
+                 dropout_rate=0.5):
+        super().__init__(name="alexnet")
+        self.include_classifier = include_classifier
+        self.dropout_rate = dropout_rate
+        self.weights = {}
+        layers = dict(CONV_LAYERS)
+        shapes = {name: (kh, kw, cin, cout) for name, (kh, kw, cin, cout, _) in layers.items()}
+        if include_classifier:
+            shapes.update(FC_LAYERS)
+        for index, (name, shape) in enumerate(shapes.items()):
+            self.weights[name + "/w"] = tf.Variable(_initial(shape, init, seed + index, dtype), name=name + "_w")
+            self.weights[name + "/b"] = tf.Variable(tf.zeros([shape[-1]], dtype), name=name + "_b")
+
+    def _conv(self, x, name):
+        stride = CONV_LAYERS[name][4]
+        y = tf.nn.conv2d(x, self.weights[name + "/w"], strides=stride, padding="SAME")
+        return tf.nn.bias_add(y, self.weights[name + "/b"])
+
+    def __call__(self, images, lrn="fused", training=False, return_activations=False):
+        acts = {}
+        acts["conv1"] = self._conv(images, "conv1")
+        acts["lrn1"] = relu_lrn(acts["conv1"], lrn)
+        acts["conv2"] = self._conv(_max_pool(acts["lrn1"]), "conv2")
+        acts["lrn2"] = relu_lrn(acts["conv2"], lrn)
+        acts["conv3"] = tf.nn.relu(self._conv(_max_pool(acts["lrn2"]), "conv3"))
+        acts["conv4"] = tf.nn.relu(self._conv(acts["conv3"], "conv4"))
+        acts["conv5"] = tf.nn.relu(self._conv(acts["conv4"], "conv5"))
+        acts["pool5"] = out = _max_pool(acts["conv5"])
+        if self.include_classifier:
+            out = tf.reshape(out, [-1, FC_LAYERS["fc6"][0]])
+            for name in ("fc6", "fc7"):
+                out = tf.nn.relu(tf.matmul(out, self.weights[name + "/w"]) + self.weights[name + "/b"])
+                if training:
+                    out = tf.nn.dropout(out, rate=self.dropout_rate)
+            acts["fc8"] = out = tf.matmul(out, self.weights["fc8/w"]) + self.weights["fc8/b"]
+        return (out, acts) if return_activations else out
+
+    @property
+    def variables_list(self):
+        return list(self.weights.values())
+
+
+def activation_summary(model, images, lrn="stock"):
+    """{layer: root-mean-square activation} for one forward pass."""
+    _, acts = model(images, lrn=lrn, return_activations=True)
+    return {name: float(tf.sqrt(tf.reduce_mean(tf.square(tf.cast(a, tf.float32))))) for name, a in acts.items()}
