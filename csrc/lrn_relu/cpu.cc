@@ -1,192 +1,348 @@
-// CPU kernels. Pixels are processed in tiles of kLanes; a tile is transposed into a
-// channel-major scratch buffer [channel][lane] so every step below is a loop over lanes
-// that the compiler vectorises, whatever the channel count.
+// CPU kernels. Each pixel's C channels are contiguous in NHWC, so a pixel is processed as
+// one row: converted into float scratch rows, windowed, and written back, every step a
+// plain loop over channels that the compiler vectorises.
 //
-// Window sums use blocks of W = 2R+1 channels (van Herk / Gil-Werman, for sums): every
-// window [c-R, c+R] is a block suffix plus the next block's prefix. That is O(1) work per
-// element for any radius, and each partial sum holds only terms inside the window, so a
-// large value that has left the window cannot leave rounding debris behind (which a running
-// add/subtract sum would).
+// Window sums over a row padded with R zeros at both ends, so edges need no clipping:
+//  - R <= kDirectMaxRadius: the 2R+1 shifted rows are added directly. Per element that is
+//    at most 17 vector adds, cheaper than any scan for the radii LRN is used with.
+//  - larger R: blocks of W = 2R+1 (van Herk / Gil-Werman, for sums). Every window is a
+//    block suffix plus the next block's prefix: O(1) work per element for any radius.
+// Either way each sum holds only terms inside its window (squares, or the backward's
+// t_c), so a large value that has left the window leaves no rounding debris, which a
+// running add/subtract sum would.
 #include "lrn_relu/cpu.h"
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <limits>
+#include <type_traits>
+#if defined(__AVX512F__) || defined(__AVX2__)
+#include <immintrin.h>
+#endif
 #include <vector>
 
 namespace alexops {
 namespace {
 
-// One 512-bit vector of pixels per step (two 256-bit ones on AVX2).
-template <typename A> constexpr int64_t kLanes = 64 / sizeof(A);
+constexpr int64_t kDirectMaxRadius = 8;
+// Pixels per phase (see BlockScratch).
+constexpr int64_t kBlockPixels = 16;
+// Pixels per parallel work unit: enough to amortise scheduling, few enough to balance.
+constexpr int64_t kPixelsPerUnit = 64;
+// Rough cycles per element, for the scheduler's shard sizes only.
+constexpr int64_t kCyclesPerElement = 8;
 
-// Scratch rows are [row][lane]; "padded" buffers carry R zero rows before and after the C
-// channel rows, so windows near the edges need no clipping.
+// One 512-bit vector of A, through GCC/Clang vector extensions: the compiler maps it to
+// AVX-512, two AVX2 registers, or NEON, whichever -march allows.
 template <typename A>
-struct TileScratch {
-  TileScratch(int64_t channels, int64_t radius)
-      : C(channels), R(radius), padded_rows(channels + 2 * radius),
-        r(padded_rows * kLanes<A>, A(0)), work(padded_rows * kLanes<A>, A(0)),
-        prefix(padded_rows * kLanes<A>), suffix(padded_rows * kLanes<A>),
-        sums(channels * kLanes<A>), g(channels * kLanes<A>) {}
-  int64_t C, R, padded_rows;
-  std::vector<A> r;       // relu(x), padded
-  std::vector<A> work;    // r^2, then t = g * r * N^(-beta-1); padded
-  std::vector<A> prefix, suffix, sums;
-  std::vector<A> g;       // dy, then dy * N^(-beta)
-  A* r_row(int64_t c) { return r.data() + (R + c) * kLanes<A>; }
-  A* work_row(int64_t c) { return work.data() + (R + c) * kLanes<A>; }
+struct Simd {
+  typedef A Vec __attribute__((vector_size(64)));
+  static constexpr int64_t kLanes = 64 / sizeof(A);
+  static Vec load(const A* p) { Vec v; std::memcpy(&v, p, sizeof v); return v; }
+  static void store(A* p, Vec v) { std::memcpy(p, &v, sizeof v); }
 };
 
-// sums[c] = in[c-R] + ... + in[c+R] for c in [0, C), reading the padded buffer `in`.
-template <typename A>
-void window_sums(TileScratch<A>& s, const A* in) {
-  constexpr int64_t L = kLanes<A>;
-  const int64_t W = 2 * s.R + 1, rows = s.padded_rows;
-  A* pre = s.prefix.data();
-  A* suf = s.suffix.data();
-  for (int64_t b0 = 0; b0 < rows; b0 += W) {
-    const int64_t b1 = std::min(b0 + W, rows);
-    for (int64_t l = 0; l < L; ++l) pre[b0 * L + l] = in[b0 * L + l];
-    for (int64_t i = b0 + 1; i < b1; ++i)
-      for (int64_t l = 0; l < L; ++l) pre[i * L + l] = pre[(i - 1) * L + l] + in[i * L + l];
-    for (int64_t l = 0; l < L; ++l) suf[(b1 - 1) * L + l] = in[(b1 - 1) * L + l];
-    for (int64_t i = b1 - 2; i >= b0; --i)
-      for (int64_t l = 0; l < L; ++l) suf[i * L + l] = suf[(i + 1) * L + l] + in[i * L + l];
-  }
-  // Padded window of channel c is rows [c, c + 2R].
-  for (int64_t c = 0; c < s.C; ++c) {
-    const A* end = pre + (c + 2 * s.R) * L;
-    A* out = s.sums.data() + c * L;
-    if (c % W == 0) {
-      for (int64_t l = 0; l < L; ++l) out[l] = end[l];
-    } else {
-      const A* start = suf + c * L;
-      for (int64_t l = 0; l < L; ++l) out[l] = start[l] + end[l];
-    }
-  }
-}
-
-template <PowerKind kKind, typename A>
-inline A negative_power(A n, A beta) {
-  if constexpr (kKind == PowerKind::kHalf) return A(1) / std::sqrt(n);
-  else if constexpr (kKind == PowerKind::kThreeQuarters) {
-    const A root = std::sqrt(n);
-    return A(1) / (root * std::sqrt(root));
-  } else if constexpr (kKind == PowerKind::kOne) return A(1) / n;
-  else return std::pow(n, -beta);
-}
-
-// Transposes pixels [p0, p0 + n) of `x` into the padded r rows (relu applied), zeroing
-// unused lanes of a short tail tile.
+// Vector loads and stores in storage type T, converting to and from A. The partial forms
+// move the first n < kLanes elements; a partial load fills the other lanes with zeros.
 template <typename T, typename A = Acc<T>>
-void load_relu(TileScratch<A>& s, const T* x, int64_t p0, int64_t n, bool relu) {
-  constexpr int64_t L = kLanes<A>;
-  const int64_t C = s.C;
-  for (int64_t l = 0; l < n; ++l) {
-    const T* px = x + (p0 + l) * C;
-    A* dst = s.r_row(0) + l;
-    for (int64_t c = 0; c < C; ++c) {
-      const A v = to_acc(px[c]);
-      dst[c * L] = (relu && v < A(0)) ? A(0) : v;  // NaN passes through, as in tf.nn.relu
-    }
+struct VecIO {  // float and double: storage is the arithmetic type
+  using V = Simd<A>;
+  static typename V::Vec load(const T* p) { return V::load(p); }
+  static void store(T* p, typename V::Vec v) { V::store(p, v); }
+};
+
+template <>
+struct VecIO<bfloat16_bits, float> {
+  using V = Simd<float>;
+  typedef uint16_t U16 __attribute__((vector_size(32)));
+  typedef uint32_t U32 __attribute__((vector_size(64)));
+  static V::Vec load(const bfloat16_bits* p) {
+    U16 bits;
+    std::memcpy(&bits, p, sizeof bits);
+    return (V::Vec)(__builtin_convertvector(bits, U32) << 16);  // bf16 is float's top half
   }
-  if (n < L)
-    for (int64_t c = 0; c < C; ++c) std::fill(s.r_row(c) + n, s.r_row(c) + L, A(0));
+  static void store(bfloat16_bits* p, V::Vec v) {
+    const U32 u = (U32)v;
+    const U32 is_nan = (u & 0x7fffffffu) > 0x7f800000u;        // all ones where NaN
+    const U32 rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;  // round to nearest even
+    const U32 quiet_nan = (u >> 16) | 0x40u;
+    const U16 bits = __builtin_convertvector((is_nan & quiet_nan) | (~is_nan & rounded), U16);
+    std::memcpy(p, &bits, sizeof bits);
+  }
+};
+
+template <>
+struct VecIO<half_bits, float> {
+  using V = Simd<float>;
+#if defined(__FLT16_MAX__)
+  // With F16C or AVX512-FP16 these are single conversion instructions.
+  typedef _Float16 H16 __attribute__((vector_size(32)));
+  static V::Vec load(const half_bits* p) {
+    H16 h;
+    std::memcpy(&h, p, sizeof h);
+    return __builtin_convertvector(h, V::Vec);
+  }
+  static void store(half_bits* p, V::Vec v) {
+    const H16 h = __builtin_convertvector(v, H16);
+    std::memcpy(p, &h, sizeof h);
+  }
+#else
+  static V::Vec load(const half_bits* p) {
+    V::Vec v;
+    for (int64_t i = 0; i < V::kLanes; ++i) v[i] = to_acc(p[i]);
+    return v;
+  }
+  static void store(half_bits* p, V::Vec v) {
+    for (int64_t i = 0; i < V::kLanes; ++i) alexops::store(v[i], p + i);
+  }
+#endif
+};
+
+template <typename T, typename A = Acc<T>>
+typename Simd<A>::Vec load_partial(const T* p, int64_t n) {
+  T lanes[Simd<A>::kLanes] = {};
+  std::memcpy(lanes, p, n * sizeof(T));
+  return VecIO<T>::load(lanes);
 }
 
-template <typename T, typename A>
-void store_rows(const A* rows, T* out, int64_t p0, int64_t n, int64_t C) {
-  constexpr int64_t L = kLanes<A>;
-  for (int64_t l = 0; l < n; ++l) {
-    T* po = out + (p0 + l) * C;
-    for (int64_t c = 0; c < C; ++c) store(rows[c * L + l], po + c);
-  }
+template <typename T, typename A = Acc<T>>
+void store_partial(T* p, typename Simd<A>::Vec v, int64_t n) {
+  T lanes[Simd<A>::kLanes];
+  VecIO<T>::store(lanes, v);
+  std::memcpy(p, lanes, n * sizeof(T));
 }
 
-// sums <- window sums of r^2.
+// Calls fn(c, n) for each vector of a row of C channels: c its first channel, n the
+// channels it holds (kLanes, or fewer for the last).
+template <typename A, typename Fn>
+inline void for_each_vector(int64_t C, Fn&& fn) {
+  constexpr int64_t L = Simd<A>::kLanes;
+  for (int64_t c = 0; c < C; c += L) fn(c, std::min(L, C - c));
+}
+
+template <typename T, typename A = Acc<T>>
+inline typename Simd<A>::Vec load_row_vector(const T* row, int64_t c, int64_t n) {
+  return n == Simd<A>::kLanes ? VecIO<T>::load(row + c) : load_partial<T>(row + c, n);
+}
+
+template <typename T, typename A = Acc<T>>
+inline void store_row_vector(T* row, int64_t c, int64_t n, typename Simd<A>::Vec v) {
+  if (n == Simd<A>::kLanes) VecIO<T>::store(row + c, v);
+  else store_partial<T>(row + c, v, n);
+}
+
+// Refined approximate 1/sqrt for float vectors: the hardware estimate (14 bits on AVX-512,
+// 12 on AVX2) plus one Newton step, about 1 ulp, at a fraction of the cost of the exact
+// sqrt and divide (each ~10 cycles a vector). Exact everywhere else.
 template <typename A>
-void square_window_sums(TileScratch<A>& s) {
-  constexpr int64_t L = kLanes<A>;
-  const A* r = s.r.data();
-  A* sq = s.work.data();
-  for (int64_t i = 0; i < s.padded_rows * L; ++i) sq[i] = r[i] * r[i];
-  window_sums(s, sq);
+inline typename Simd<A>::Vec reciprocal_sqrt(typename Simd<A>::Vec n) {
+  using Vec = typename Simd<A>::Vec;
+  if constexpr (std::is_same_v<A, float>) {
+#if defined(__AVX512F__)
+    const Vec estimate = (Vec)_mm512_maskz_rsqrt14_ps(__mmask16(0xffff), (__m512)n);
+#elif defined(__AVX2__)
+    typedef float Half __attribute__((vector_size(32)));
+    Half lo, hi;
+    std::memcpy(&lo, &n, 32);
+    std::memcpy(&hi, reinterpret_cast<const char*>(&n) + 32, 32);
+    lo = (Half)_mm256_rsqrt_ps((__m256)lo);
+    hi = (Half)_mm256_rsqrt_ps((__m256)hi);
+    Vec estimate;
+    std::memcpy(&estimate, &lo, 32);
+    std::memcpy(reinterpret_cast<char*>(&estimate) + 32, &hi, 32);
+#endif
+#if defined(__AVX512F__) || defined(__AVX2__)
+    const Vec refined = estimate * (A(1.5) - A(0.5) * n * estimate * estimate);
+    // The Newton step turns 1/sqrt(inf) = 0 into inf * 0 = NaN; keep the exact 0.
+    return n == std::numeric_limits<A>::infinity() ? Vec{} : refined;
+#endif
+  }
+  Vec out;
+  for (int64_t i = 0; i < Simd<A>::kLanes; ++i) out[i] = A(1) / std::sqrt(n[i]);
+  return out;
+}
+
+// N^(-beta) and 1/N for one vector of norms N.
+template <PowerKind kKind, typename A>
+inline void norm_powers(typename Simd<A>::Vec n, A beta, typename Simd<A>::Vec& power,
+                        typename Simd<A>::Vec& inverse) {
+  using Vec = typename Simd<A>::Vec;
+  if constexpr (kKind == PowerKind::kHalf || kKind == PowerKind::kThreeQuarters) {
+    const Vec q = reciprocal_sqrt<A>(n);              // N^-1/2
+    inverse = q * q;
+    if constexpr (kKind == PowerKind::kHalf) power = q;
+    else power = inverse * reciprocal_sqrt<A>(q);     // N^-1 * N^1/4
+  } else if constexpr (kKind == PowerKind::kOne) {
+    inverse = A(1) / n;
+    power = inverse;
+  } else {
+    inverse = A(1) / n;
+    for (int64_t i = 0; i < Simd<A>::kLanes; ++i) power[i] = std::pow(n[i], -beta);
+  }
+}
+
+// Scratch rows for one thread and one block of pixels, each a whole number of vectors long
+// (lanes past C hold zeros). Padded rows keep R zeros before and after the channels.
+//
+// Pixels go through each phase a block at a time because the window sums read rows that the
+// previous phase wrote, at unaligned offsets: read straight after the write, every such load
+// waits on the store buffer (failed store-to-load forwarding), which cost more than all the
+// arithmetic. A block's worth of other work in between lets the stores land.
+template <typename A>
+struct BlockScratch {
+  using V = Simd<A>;
+  BlockScratch(int64_t channels, int64_t radius)
+      : C(channels), R(radius), Cv((channels + V::kLanes - 1) / V::kLanes * V::kLanes),
+        padded_stride(Cv + 2 * radius), direct(radius <= kDirectMaxRadius),
+        r(kBlockPixels * Cv, A(0)), g(kBlockPixels * Cv, A(0)),
+        squares(kBlockPixels * padded_stride, A(0)), t(kBlockPixels * padded_stride, A(0)),
+        sums(direct ? 0 : Cv, A(0)), prefix(direct ? 0 : padded_stride), suffix(direct ? 0 : padded_stride) {}
+  int64_t C, R, Cv, padded_stride;
+  bool direct;             // window sums by direct addition (else by block scans)
+  std::vector<A> r;        // relu(x)
+  std::vector<A> g;        // dy, then dy * N^(-beta)
+  std::vector<A> squares;  // padded r^2
+  std::vector<A> t;        // padded dy * r * N^(-beta-1)
+  std::vector<A> sums, prefix, suffix;  // the block-scan path's rows
+  A* r_row(int64_t i) { return r.data() + i * Cv; }
+  A* g_row(int64_t i) { return g.data() + i * Cv; }
+  A* squares_row(int64_t i) { return squares.data() + i * padded_stride; }  // starts at the pad
+  A* t_row(int64_t i) { return t.data() + i * padded_stride; }              // starts at the pad
+};
+
+// Window sums of one padded row: window(c) = padded[c] + ... + padded[c + 2R], a vector at a
+// time. Direct addition for small radii; for larger ones prepare() runs the block scans
+// (van Herk / Gil-Werman, for sums: each window is a block suffix plus the next block's
+// prefix, O(1) per element for any radius) and window() reads their result.
+template <typename A>
+struct WindowSums {
+  using V = Simd<A>;
+  BlockScratch<A>& s;
+  const A* padded;
+
+  WindowSums(BlockScratch<A>& scratch, const A* row) : s(scratch), padded(row) {
+    if (!s.direct) block_scans();
+  }
+
+  typename V::Vec window(int64_t c) const {
+    if (!s.direct) return V::load(s.sums.data() + c);
+    const int64_t width = 2 * s.R + 1;
+    typename V::Vec even = V::load(padded + c), odd{};  // two chains of dependent adds
+    int64_t k = 1;
+    for (; k + 1 < width; k += 2) {
+      odd += V::load(padded + c + k);
+      even += V::load(padded + c + k + 1);
+    }
+    if (k < width) odd += V::load(padded + c + k);
+    return even + odd;
+  }
+
+  void block_scans() const {
+    const int64_t width = 2 * s.R + 1, rows = s.C + 2 * s.R;
+    A* pre = s.prefix.data();
+    A* suf = s.suffix.data();
+    for (int64_t b0 = 0; b0 < rows; b0 += width) {
+      const int64_t b1 = std::min(b0 + width, rows);
+      A acc = 0;
+      for (int64_t i = b0; i < b1; ++i) pre[i] = acc += padded[i];
+      acc = 0;
+      for (int64_t i = b1 - 1; i >= b0; --i) suf[i] = acc += padded[i];
+    }
+    for (int64_t c = 0; c < s.C; ++c)
+      s.sums[c] = (c % width == 0) ? pre[c + 2 * s.R] : suf[c] + pre[c + 2 * s.R];
+  }
+};
+
+// Row i of the block: r <- relu(x) (or x), squares <- padded r^2.
+template <typename T, typename A>
+void load_and_square(BlockScratch<A>& s, int64_t i, const T* x, bool relu) {
+  using V = Simd<A>;
+  A* r = s.r_row(i);
+  A* sq = s.squares_row(i) + s.R;
+  for_each_vector<A>(s.C, [&](int64_t c, int64_t n) {
+    typename V::Vec v = load_row_vector(x, c, n);
+    if (relu) v = v < A(0) ? typename V::Vec{} : v;  // NaN passes through, as in tf.nn.relu
+    V::store(r + c, v);
+    V::store(sq + c, v * v);
+  });
 }
 
 template <PowerKind kKind, typename T, typename A = Acc<T>>
-void forward_range(const LrnParams& p, const T* x, T* y, int64_t n_pixels, int64_t C,
-                   int64_t tile_begin, int64_t tile_end) {
-  constexpr int64_t L = kLanes<A>;
-  TileScratch<A> s(C, effective_radius(p.depth_radius, C));
+void forward_pixels(const LrnParams& p, const T* x, T* y, int64_t C, int64_t begin, int64_t end) {
+  using V = Simd<A>;
+  using Vec = typename V::Vec;
+  BlockScratch<A> s(C, effective_radius(p.depth_radius, C));
   const A bias = A(p.bias), alpha = A(p.alpha), beta = A(p.beta);
-  for (int64_t tile = tile_begin; tile < tile_end; ++tile) {
-    const int64_t p0 = tile * L, n = std::min(L, n_pixels - p0);
-    load_relu(s, x, p0, n, p.relu);
-    square_window_sums(s);
-    A* out = s.sums.data();  // y overwrites the sums in place
-    for (int64_t c = 0; c < C; ++c) {
-      const A* r = s.r_row(c);
-      A* row = out + c * L;
-      for (int64_t l = 0; l < L; ++l)
-        row[l] = r[l] * negative_power<kKind>(bias + alpha * row[l], beta);
+  for (int64_t first = begin; first < end; first += kBlockPixels) {
+    const int64_t n_pixels = std::min(kBlockPixels, end - first);
+    for (int64_t i = 0; i < n_pixels; ++i) load_and_square(s, i, x + (first + i) * C, p.relu);
+    for (int64_t i = 0; i < n_pixels; ++i) {
+      const WindowSums<A> squares(s, s.squares_row(i));
+      const A* r = s.r_row(i);
+      T* out = y + (first + i) * C;
+      for_each_vector<A>(C, [&](int64_t c, int64_t n) {
+        Vec power, inverse;
+        norm_powers<kKind, A>(bias + alpha * squares.window(c), beta, power, inverse);
+        store_row_vector(out, c, n, V::load(r + c) * power);
+      });
     }
-    store_rows(out, y, p0, n, C);
   }
 }
 
 template <PowerKind kKind, typename T, typename A = Acc<T>>
-void backward_range(const LrnParams& p, const T* x, const T* dy, T* dx, int64_t n_pixels,
-                    int64_t C, int64_t tile_begin, int64_t tile_end) {
-  constexpr int64_t L = kLanes<A>;
-  TileScratch<A> s(C, effective_radius(p.depth_radius, C));
+void backward_pixels(const LrnParams& p, const T* x, const T* dy, T* dx, int64_t C, int64_t begin,
+                     int64_t end) {
+  using V = Simd<A>;
+  using Vec = typename V::Vec;
+  BlockScratch<A> s(C, effective_radius(p.depth_radius, C));
   const A bias = A(p.bias), alpha = A(p.alpha), beta = A(p.beta);
   const A two_alpha_beta = A(2) * alpha * beta;
-  for (int64_t tile = tile_begin; tile < tile_end; ++tile) {
-    const int64_t p0 = tile * L, n = std::min(L, n_pixels - p0);
-    load_relu(s, x, p0, n, p.relu);
-    for (int64_t l = 0; l < n; ++l)
-      for (int64_t c = 0; c < C; ++c) s.g[c * L + l] = to_acc(dy[(p0 + l) * C + c]);
-    if (n < L)
-      for (int64_t c = 0; c < C; ++c) std::fill(s.g.begin() + c * L + n, s.g.begin() + (c + 1) * L, A(0));
-    square_window_sums(s);
-    // t_c = g_c * r_c * N_c^(-beta-1) into the padded work rows (the pads stay zero);
-    // g becomes g * N^(-beta), the first term of dL/dr.
-    for (int64_t c = 0; c < C; ++c) {
-      const A* r = s.r_row(c);
-      const A* sum = s.sums.data() + c * L;
-      A* g = s.g.data() + c * L;
-      A* t = s.work_row(c);
-      for (int64_t l = 0; l < L; ++l) {
-        const A norm = bias + alpha * sum[l];
-        const A scaled_g = g[l] * negative_power<kKind>(norm, beta);
-        t[l] = scaled_g * r[l] / norm;
-        g[l] = scaled_g;
-      }
+  for (int64_t first = begin; first < end; first += kBlockPixels) {
+    const int64_t n_pixels = std::min(kBlockPixels, end - first);
+    // All of the block's x and dy are read before any dx is written: dx may share a buffer.
+    for (int64_t i = 0; i < n_pixels; ++i) {
+      const T* row = dy + (first + i) * C;
+      A* g = s.g_row(i);
+      for_each_vector<A>(C, [&](int64_t c, int64_t n) { V::store(g + c, load_row_vector(row, c, n)); });
+      load_and_square(s, i, x + (first + i) * C, p.relu);
     }
-    window_sums(s, s.work.data());
-    A* out = s.sums.data();  // dx overwrites the sums in place
-    for (int64_t c = 0; c < C; ++c) {
-      const A* r = s.r_row(c);
-      const A* g = s.g.data() + c * L;
-      A* row = out + c * L;
-      for (int64_t l = 0; l < L; ++l) {
-        const A d_r = g[l] - two_alpha_beta * r[l] * row[l];
-        row[l] = (p.relu && !(r[l] > A(0))) ? A(0) : d_r;  // ReluGrad: zero at x <= 0
-      }
+    // g becomes dy * N^(-beta), the first term of dL/dr; t = dy * r * N^(-beta-1), which is
+    // zero in the lanes past C (r is), as the padding of its windows must be.
+    for (int64_t i = 0; i < n_pixels; ++i) {
+      const WindowSums<A> squares(s, s.squares_row(i));
+      A* g = s.g_row(i);
+      const A* r = s.r_row(i);
+      A* t = s.t_row(i) + s.R;
+      for_each_vector<A>(C, [&](int64_t c, int64_t) {
+        Vec power, inverse;
+        norm_powers<kKind, A>(bias + alpha * squares.window(c), beta, power, inverse);
+        const Vec scaled = V::load(g + c) * power;
+        V::store(t + c, scaled * V::load(r + c) * inverse);
+        V::store(g + c, scaled);
+      });
     }
-    store_rows(out, dx, p0, n, C);
+    for (int64_t i = 0; i < n_pixels; ++i) {
+      const WindowSums<A> scaled_dy(s, s.t_row(i));
+      const A* g = s.g_row(i);
+      const A* r = s.r_row(i);
+      T* out = dx + (first + i) * C;
+      for_each_vector<A>(C, [&](int64_t c, int64_t n) {
+        const Vec rc = V::load(r + c);
+        const Vec d_r = V::load(g + c) - two_alpha_beta * rc * scaled_dy.window(c);
+        store_row_vector(out, c, n, p.relu ? (rc > A(0) ? d_r : Vec{}) : d_r);  // ReluGrad: 0 at x <= 0
+      });
+    }
   }
 }
 
-// Cycles per element of one tile, roughly: for the scheduler's shard sizes only.
-constexpr int64_t kCyclesPerElement = 12;
-
 template <typename Fn>
-void for_each_tile(int64_t n_pixels, int64_t C, int64_t lanes, const ParallelFor& parallel_for,
-                   Fn&& range_fn) {
+void for_each_pixel_range(int64_t n_pixels, int64_t C, const ParallelFor& parallel_for, Fn&& pixels_fn) {
   if (n_pixels == 0 || C == 0) return;
-  const int64_t tiles = (n_pixels + lanes - 1) / lanes;
-  parallel_for(tiles, lanes * C * kCyclesPerElement, range_fn);
+  const int64_t units = (n_pixels + kPixelsPerUnit - 1) / kPixelsPerUnit;
+  parallel_for(units, kPixelsPerUnit * C * kCyclesPerElement, [&](int64_t begin, int64_t end) {
+    pixels_fn(begin * kPixelsPerUnit, std::min(n_pixels, end * kPixelsPerUnit));
+  });
 }
 
 }  // namespace
@@ -199,8 +355,8 @@ template <typename T>
 void lrn_relu_forward_cpu(const LrnParams& p, const T* x, T* y, int64_t n_pixels, int64_t C,
                           const ParallelFor& parallel_for) {
   with_power_kind(p.beta, [&](auto kind) {
-    for_each_tile(n_pixels, C, kLanes<Acc<T>>, parallel_for, [&](int64_t begin, int64_t end) {
-      forward_range<decltype(kind)::value>(p, x, y, n_pixels, C, begin, end);
+    for_each_pixel_range(n_pixels, C, parallel_for, [&](int64_t begin, int64_t end) {
+      forward_pixels<decltype(kind)::value>(p, x, y, C, begin, end);
     });
   });
 }
@@ -209,8 +365,8 @@ template <typename T>
 void lrn_relu_backward_cpu(const LrnParams& p, const T* x, const T* dy, T* dx, int64_t n_pixels,
                            int64_t C, const ParallelFor& parallel_for) {
   with_power_kind(p.beta, [&](auto kind) {
-    for_each_tile(n_pixels, C, kLanes<Acc<T>>, parallel_for, [&](int64_t begin, int64_t end) {
-      backward_range<decltype(kind)::value>(p, x, dy, dx, n_pixels, C, begin, end);
+    for_each_pixel_range(n_pixels, C, parallel_for, [&](int64_t begin, int64_t end) {
+      backward_pixels<decltype(kind)::value>(p, x, dy, dx, C, begin, end);
     });
   });
 }

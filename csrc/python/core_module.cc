@@ -2,8 +2,10 @@
 // door that alexops.cupy uses). Validation and dtype dispatch only; no kernel math here.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
 
 #include <algorithm>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -54,11 +56,21 @@ void dispatch_dtype(const std::string& dtype, Fn&& fn) {
   else fn(bfloat16_bits{});
 }
 
+// `out` if given (it may be x itself), else a new array like x.
+py::array output_for(const py::array& x, const std::optional<py::array>& out) {
+  if (!out) return py::array(x.dtype(), std::vector<py::ssize_t>(x.shape(), x.shape() + 4));
+  const py::array& o = *out;
+  if (!o.dtype().is(x.dtype()) || o.ndim() != 4 || !std::equal(x.shape(), x.shape() + 4, o.shape()) ||
+      !(o.flags() & py::array::c_style) || !o.writeable())
+    throw py::value_error("out must be a writeable C-contiguous array of x's shape and dtype");
+  return o;
+}
+
 py::array forward(const py::array& x_in, int64_t depth_radius, double bias, double alpha,
-                  double beta, bool relu) {
+                  double beta, bool relu, const std::optional<py::array>& out) {
   const LrnParams p = make_params(depth_radius, bias, alpha, beta, relu);
   py::array x = checked_nhwc(x_in, "x");
-  py::array y(x.dtype(), std::vector<py::ssize_t>(x.shape(), x.shape() + 4));
+  py::array y = output_for(x, out);
   const int64_t C = x.shape(3), pixels = C ? x.size() / C : 0;
   dispatch_dtype(py::str(x.dtype().attr("name")), [&](auto tag) {
     using T = decltype(tag);
@@ -71,14 +83,14 @@ py::array forward(const py::array& x_in, int64_t depth_radius, double bias, doub
 }
 
 py::array backward(const py::array& x_in, const py::array& dy_in, int64_t depth_radius,
-                   double bias, double alpha, double beta, bool relu) {
+                   double bias, double alpha, double beta, bool relu, const std::optional<py::array>& out) {
   const LrnParams p = make_params(depth_radius, bias, alpha, beta, relu);
   py::array x = checked_nhwc(x_in, "x"), dy = checked_nhwc(dy_in, "dy");
   if (!x.dtype().is(dy.dtype()))
     throw py::value_error("x and dy must have the same dtype");
   if (!std::equal(x.shape(), x.shape() + 4, dy.shape()))
     throw py::value_error("x and dy must have the same shape");
-  py::array dx(x.dtype(), std::vector<py::ssize_t>(x.shape(), x.shape() + 4));
+  py::array dx = output_for(x, out);
   const int64_t C = x.shape(3), pixels = C ? x.size() / C : 0;
   dispatch_dtype(py::str(x.dtype().attr("name")), [&](auto tag) {
     using T = decltype(tag);
@@ -98,9 +110,11 @@ PYBIND11_MODULE(_core, m) {
   m.doc() = "alexops core kernels: fused ReLU + LRN (TensorFlow's alpha convention), NHWC.";
   m.def("forward", &alexops::forward, py::arg("x"), py::arg("depth_radius") = 5,
         py::arg("bias") = 1.0, py::arg("alpha") = 1.0, py::arg("beta") = 0.5,
-        py::arg("relu") = true, "y = LRN(relu(x)) on the CPU; x is a 4-D NHWC NumPy array.");
+        py::arg("relu") = true, py::arg("out") = py::none(),
+        "y = LRN(relu(x)) on the CPU; x is a 4-D NHWC NumPy array; out (optional) receives y.");
   m.def("backward", &alexops::backward, py::arg("x"), py::arg("dy"), py::arg("depth_radius") = 5,
         py::arg("bias") = 1.0, py::arg("alpha") = 1.0, py::arg("beta") = 0.5,
-        py::arg("relu") = true, "dx given dy for y = LRN(relu(x)), on the CPU.");
+        py::arg("relu") = true, py::arg("out") = py::none(),
+        "dx given dy for y = LRN(relu(x)), on the CPU; out (optional) receives dx.");
   alexops::register_cuda_functions(m);
 }
