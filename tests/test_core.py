@@ -112,3 +112,21 @@ def test_core_rejects_negative_radius_and_mismatched_dy():
         _core.backward(x, x[:, :1])
     with pytest.raises(ValueError, match="same dtype"):
         _core.backward(x, x.astype(np.float32))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
+@pytest.mark.parametrize("beta", [0.5, 0.75, 1.0, 0.3])
+@pytest.mark.parametrize("depth_radius", [2, 12])
+def test_nan_and_inf_follow_the_reference_for_every_beta(beta, dtype, depth_radius):
+    """Every form of N^(-beta) (the specialised ones and pow) handles N = inf and NaN alike:
+    NaN spreads over its window, +Inf is NaN in place and 0 in the rest of its window."""
+    x = random_input((2, 1, 3, 40), seed=12, dtype=dtype)
+    x[0, 0, 0, 3] = np.nan
+    x[0, 0, 1, 20] = np.inf
+    x[1, 0, 2, 30] = -np.inf
+    dy = random_input(x.shape, seed=13, dtype=dtype)
+    params = dict(depth_radius=depth_radius, bias=1.0, alpha=0.5, beta=beta)
+    x64, dy64 = x.astype(np.float64), dy.astype(np.float64)
+    assert_close_to_reference(_core.forward(x, **params), lrn_relu_reference(x64, **params), dtype)
+    assert_close_to_reference(_core.backward(x, dy, **params), lrn_relu_grad_reference(x64, dy64, **params),
+                              dtype, backward=True)

@@ -172,7 +172,7 @@ inline void norm_powers(typename Simd<A>::Vec n, A beta, typename Simd<A>::Vec& 
     const Vec q = reciprocal_sqrt<A>(n);              // N^-1/2
     inverse = q * q;
     if constexpr (kKind == PowerKind::kHalf) power = q;
-    else power = inverse * reciprocal_sqrt<A>(q);     // N^-1 * N^1/4
+    else power = q == A(0) ? Vec{} : inverse * reciprocal_sqrt<A>(q);  // N^-1 * N^1/4; 0 at N = inf
   } else if constexpr (kKind == PowerKind::kOne) {
     inverse = A(1) / n;
     power = inverse;
