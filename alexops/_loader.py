@@ -7,10 +7,19 @@ _OP_LIBRARY = _PACKAGE_DIR / "_alexops_ops.so"
 REBUILD_COMMAND = "pip install --no-build-isolation --force-reinstall --no-deps <path to the alexops source>"
 
 
+def _not_built_error():
+    return ImportError(
+        f"alexops at {_PACKAGE_DIR} has no compiled libraries: this looks like an unbuilt source "
+        "checkout shadowing the installed package (Python puts the current directory first). "
+        "Build it in place with `pip install -e .`, or run from outside the source directory.")
+
+
 def build_info():
     """The _build_info module CMake writes (TF version built against, CUDA, cuDNN)."""
-    from alexops import _build_info
-
+    try:
+        from alexops import _build_info
+    except ImportError as error:
+        raise _not_built_error() from error
     return _build_info
 
 
@@ -53,6 +62,8 @@ def op_library():
 @functools.lru_cache(maxsize=None)
 def core():
     """alexops._core, the pybind11 module (no TensorFlow)."""
-    from alexops import _core
-
+    try:
+        from alexops import _core
+    except ImportError as error:
+        raise _not_built_error() from error
     return _core
