@@ -33,14 +33,25 @@ constexpr int64_t kPixelsPerUnit = 64;
 // Rough cycles per element, for the scheduler's shard sizes only.
 constexpr int64_t kCyclesPerElement = 8;
 
-// One 512-bit vector of A, through GCC/Clang vector extensions: the compiler maps it to
-// AVX-512, two AVX2 registers, or NEON, whichever -march allows.
+// The widest vector the target has: AVX-512, AVX2 or 128-bit (SSE, NEON). Wider-than-native
+// vector types would be split and spilled by the compiler, far slower than scalar code.
+#if defined(__AVX512F__)
+constexpr int kVectorBytes = 64;
+#elif defined(__AVX2__)
+constexpr int kVectorBytes = 32;
+#else
+constexpr int kVectorBytes = 16;
+#endif
+
+#define ALEXOPS_INLINE inline __attribute__((always_inline))
+
+// One vector of A through GCC/Clang vector extensions.
 template <typename A>
 struct Simd {
-  typedef A Vec __attribute__((vector_size(64)));
-  static constexpr int64_t kLanes = 64 / sizeof(A);
-  static Vec load(const A* p) { Vec v; std::memcpy(&v, p, sizeof v); return v; }
-  static void store(A* p, Vec v) { std::memcpy(p, &v, sizeof v); }
+  typedef A Vec __attribute__((vector_size(kVectorBytes)));
+  static constexpr int64_t kLanes = kVectorBytes / sizeof(A);
+  static ALEXOPS_INLINE Vec load(const A* p) { Vec v; std::memcpy(&v, p, sizeof v); return v; }
+  static ALEXOPS_INLINE void store(A* p, Vec v) { std::memcpy(p, &v, sizeof v); }
 };
 
 // Vector loads and stores in storage type T, converting to and from A. The partial forms
@@ -55,8 +66,8 @@ struct VecIO {  // float and double: storage is the arithmetic type
 template <>
 struct VecIO<bfloat16_bits, float> {
   using V = Simd<float>;
-  typedef uint16_t U16 __attribute__((vector_size(32)));
-  typedef uint32_t U32 __attribute__((vector_size(64)));
+  typedef uint16_t U16 __attribute__((vector_size(kVectorBytes / 2)));
+  typedef uint32_t U32 __attribute__((vector_size(kVectorBytes)));
   static V::Vec load(const bfloat16_bits* p) {
     U16 bits;
     std::memcpy(&bits, p, sizeof bits);
@@ -77,7 +88,7 @@ struct VecIO<half_bits, float> {
   using V = Simd<float>;
 #if defined(__FLT16_MAX__)
   // With F16C or AVX512-FP16 these are single conversion instructions.
-  typedef _Float16 H16 __attribute__((vector_size(32)));
+  typedef _Float16 H16 __attribute__((vector_size(kVectorBytes / 2)));
   static V::Vec load(const half_bits* p) {
     H16 h;
     std::memcpy(&h, p, sizeof h);
@@ -116,18 +127,18 @@ void store_partial(T* p, typename Simd<A>::Vec v, int64_t n) {
 // Calls fn(c, n) for each vector of a row of C channels: c its first channel, n the
 // channels it holds (kLanes, or fewer for the last).
 template <typename A, typename Fn>
-inline void for_each_vector(int64_t C, Fn&& fn) {
+ALEXOPS_INLINE void for_each_vector(int64_t C, Fn&& fn) {
   constexpr int64_t L = Simd<A>::kLanes;
   for (int64_t c = 0; c < C; c += L) fn(c, std::min(L, C - c));
 }
 
 template <typename T, typename A = Acc<T>>
-inline typename Simd<A>::Vec load_row_vector(const T* row, int64_t c, int64_t n) {
+ALEXOPS_INLINE typename Simd<A>::Vec load_row_vector(const T* row, int64_t c, int64_t n) {
   return n == Simd<A>::kLanes ? VecIO<T>::load(row + c) : load_partial<T>(row + c, n);
 }
 
 template <typename T, typename A = Acc<T>>
-inline void store_row_vector(T* row, int64_t c, int64_t n, typename Simd<A>::Vec v) {
+ALEXOPS_INLINE void store_row_vector(T* row, int64_t c, int64_t n, typename Simd<A>::Vec v) {
   if (n == Simd<A>::kLanes) VecIO<T>::store(row + c, v);
   else store_partial<T>(row + c, v, n);
 }
@@ -136,28 +147,20 @@ inline void store_row_vector(T* row, int64_t c, int64_t n, typename Simd<A>::Vec
 // 12 on AVX2) plus one Newton step, about 1 ulp, at a fraction of the cost of the exact
 // sqrt and divide (each ~10 cycles a vector). Exact everywhere else.
 template <typename A>
-inline typename Simd<A>::Vec reciprocal_sqrt(typename Simd<A>::Vec n) {
+ALEXOPS_INLINE typename Simd<A>::Vec reciprocal_sqrt(typename Simd<A>::Vec n) {
   using Vec = typename Simd<A>::Vec;
+#if defined(__AVX512F__) || defined(__AVX2__)
   if constexpr (std::is_same_v<A, float>) {
 #if defined(__AVX512F__)
     const Vec estimate = (Vec)_mm512_maskz_rsqrt14_ps(__mmask16(0xffff), (__m512)n);
-#elif defined(__AVX2__)
-    typedef float Half __attribute__((vector_size(32)));
-    Half lo, hi;
-    std::memcpy(&lo, &n, 32);
-    std::memcpy(&hi, reinterpret_cast<const char*>(&n) + 32, 32);
-    lo = (Half)_mm256_rsqrt_ps((__m256)lo);
-    hi = (Half)_mm256_rsqrt_ps((__m256)hi);
-    Vec estimate;
-    std::memcpy(&estimate, &lo, 32);
-    std::memcpy(reinterpret_cast<char*>(&estimate) + 32, &hi, 32);
+#else
+    const Vec estimate = (Vec)_mm256_rsqrt_ps((__m256)n);
 #endif
-#if defined(__AVX512F__) || defined(__AVX2__)
     const Vec refined = estimate * (A(1.5) - A(0.5) * n * estimate * estimate);
     // The Newton step turns 1/sqrt(inf) = 0 into inf * 0 = NaN; keep the exact 0.
     return n == std::numeric_limits<A>::infinity() ? Vec{} : refined;
-#endif
   }
+#endif
   Vec out;
   for (int64_t i = 0; i < Simd<A>::kLanes; ++i) out[i] = A(1) / std::sqrt(n[i]);
   return out;
@@ -165,7 +168,7 @@ inline typename Simd<A>::Vec reciprocal_sqrt(typename Simd<A>::Vec n) {
 
 // N^(-beta) and 1/N for one vector of norms N.
 template <PowerKind kKind, typename A>
-inline void norm_powers(typename Simd<A>::Vec n, A beta, typename Simd<A>::Vec& power,
+ALEXOPS_INLINE void norm_powers(typename Simd<A>::Vec n, A beta, typename Simd<A>::Vec& power,
                         typename Simd<A>::Vec& inverse) {
   using Vec = typename Simd<A>::Vec;
   if constexpr (kKind == PowerKind::kHalf || kKind == PowerKind::kThreeQuarters) {
