@@ -8,6 +8,7 @@ import tensorflow as tf
 
 import alexops
 from alexops import alexnet
+from alexops.reference import lrn_relu_grad_reference, lrn_relu_reference
 from alexops.timing import Stats, time_host
 
 LRN = alexnet.LRN_PARAMS
@@ -24,8 +25,8 @@ def _tolerance(dtype):
 
 def check_agreement(what, expected, actual, dtype):
     for e, a in zip(tf.nest.flatten(expected), tf.nest.flatten(actual)):
-        e = tf.cast(e, tf.float64).numpy()
-        a = tf.cast(a, tf.float64).numpy()
+        e = np.asarray(tf.cast(e, tf.float64))
+        a = np.asarray(tf.cast(a, tf.float64))
         scale = float(np.max(np.abs(e))) or 1.0
         error = float(np.max(np.abs(a - e))) / scale
         if not np.isfinite(a).all() or error > _tolerance(dtype):
@@ -79,6 +80,25 @@ def copy_floor_ms(shape, dtype, device, repeats=15):
     return time_host(lambda _: np.copyto(dst, src), repeats, 3, log=None).median
 
 
+# Share of non-zero entries in the dy that reaches LRN in AlexNet: the gradient coming back
+# through a 3x3/2 max-pool is about 15% non-zero. Stock LRNGrad skips zero entries.
+SPARSE_DY_DENSITY = 0.15
+_UNSUPPORTED = (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError, tf.errors.NotFoundError,
+                tf.errors.InternalError, TypeError)
+
+
+def _check_against_reference(what, impl_fns, x, dy, dtype):
+    """Output and gradient on the first two images against the float64 NumPy reference."""
+    forward, forward_backward = impl_fns
+    x64 = tf.cast(x[:2], tf.float64).numpy()
+    dy64 = tf.cast(dy[:2], tf.float64).numpy()
+    params = {k: (float(np.float32(v)) if isinstance(v, float) else v) for k, v in LRN.items()}
+    reference = (lrn_relu_reference(x64, **params), lrn_relu_grad_reference(x64, dy64, **params))
+    check_agreement(f"{what} forward vs the float64 reference", reference[0], forward(x[:2]), dtype)
+    check_agreement(f"{what} forward+backward vs the float64 reference", reference,
+                    forward_backward(x[:2], dy[:2]), dtype)
+
+
 def run_op_level(settings, log):
     device, dtype = settings["device"], settings["dtype"]
     rows = []
@@ -87,27 +107,33 @@ def run_op_level(settings, log):
         with tf.device(device):
             inputs = [(tf.cast(tf.random.normal(shape, seed=i), dtype),
                        tf.cast(tf.random.normal(shape, seed=100 + i), dtype)) for i in range(3)]
+            sparse_inputs = [(x, dy * tf.cast(tf.random.uniform(shape, seed=200 + i) < SPARSE_DY_DENSITY, dtype))
+                             for i, (x, dy) in enumerate(inputs)]
             impls = op_implementations(device, dtype)
             x, dy = inputs[0]
-            expected_y, expected_dx = impls["stock"][1](x, dy)
-            for impl, (forward, forward_backward) in list(impls.items()):
+            # Agreement first: every implementation against the reference, then fused
+            # against stock on the whole batch. Stock TF has no LRN for some dtypes and
+            # devices (bfloat16 and float64 on a CPU, XLA in half): those are left out.
+            for impl, fns in list(impls.items()):
                 try:
-                    check_agreement(f"{impl} forward on {name} {shape}", expected_y, forward(x), dtype)
-                    check_agreement(f"{impl} forward+backward on {name} {shape}", (expected_y, expected_dx),
-                                    forward_backward(x, dy), dtype)
-                except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError) as error:
-                    if impl == "stock+xla":  # XLA may not compile LRN for this device or dtype
-                        log(f"  {impl}: skipped ({type(error).__name__})")
-                        impls.pop(impl)
-                        continue
-                    raise
+                    _check_against_reference(f"{impl} on {name} {shape}", fns, x, dy, dtype)
+                except _UNSUPPORTED as error:
+                    if impl == "fused":
+                        raise
+                    log(f"  {impl}: not timed, no {tf.as_dtype(dtype).name} LRN on {device} ({type(error).__name__})")
+                    impls.pop(impl)
+            if "stock" in impls:
+                check_agreement(f"fused vs stock forward+backward on {name} {shape}", impls["stock"][1](x, dy),
+                                impls["fused"][1](x, dy), dtype)
             copy_ms = copy_floor_ms(shape, dtype, device)
             sync = _sync_for(device)
-            for impl, (forward, forward_backward) in impls.items():
-                for pass_name, step, tensors in (("forward", lambda xy, f=forward: f(xy[0]), 2),
-                                                 ("forward+backward", lambda xy, f=forward_backward: f(*xy), 5)):
-                    label = f"op {name} {pass_name} {impl}"
-                    stats = time_host(step, settings["op_steps"], settings["op_burn_in"], label, log, inputs, sync)
+            passes = (("forward", lambda xy, f: f[0](xy[0]), inputs, 2),
+                      ("forward+backward", lambda xy, f: f[1](*xy), inputs, 5),
+                      ("fwd+bwd sparse dy", lambda xy, f: f[1](*xy), sparse_inputs, 5))
+            for pass_name, run, pass_inputs, tensors in passes:
+                for impl, fns in impls.items():
+                    stats = time_host(lambda xy, fns=fns: run(xy, fns), settings["op_steps"], settings["op_burn_in"],
+                                      f"op {name} {pass_name} {impl}", log, pass_inputs, sync)
                     rows.append(_op_row(name, shape, pass_name, impl, stats, dtype, tensors, copy_ms))
     return rows
 

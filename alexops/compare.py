@@ -79,7 +79,7 @@ def add_speedups(rows):
 
 
 def format_table(rows):
-    header = (f"{'level':5} {'what':16} {'pass':16} {'impl':10} {'median ms':>9} {'mean +/- sd ms':>19} "
+    header = (f"{'level':5} {'what':16} {'pass':17} {'impl':10} {'median ms':>9} {'mean +/- sd ms':>19} "
               f"{'min':>9} {'max':>9} {'GB/s':>7} {'% floor':>7} {'speed-up':>8}")
     lines = [header, "-" * len(header)]
     for r in rows:
@@ -87,7 +87,7 @@ def format_table(rows):
         gbps = f"{r['gb_per_s']:7.1f}" if "gb_per_s" in r else f"{'':7}"
         floor = f"{r['pct_of_floor']:6.0f}%" if "pct_of_floor" in r else f"{'':7}"
         speedup = f"{r['speedup_vs_stock']:7.2f}x" if r.get("speedup_vs_stock") else f"{'':8}"
-        lines.append(f"{r['level']:5} {r['name']:16} {r['pass']:16} {r['impl']:10} {_format_ms(s.median)} "
+        lines.append(f"{r['level']:5} {r['name']:16} {r['pass']:17} {r['impl']:10} {_format_ms(s.median)} "
                      f"{s.mean:10.3f} +/- {s.sd:6.3f} {_format_ms(s.min)} {_format_ms(s.max)} {gbps} {floor} {speedup}")
     return "\n".join(lines)
 

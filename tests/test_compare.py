@@ -23,7 +23,7 @@ def test_compare_writes_json_with_both_implementations(tmp_path):
     impls = {(r["level"], r["impl"]) for r in data["results"]}
     assert {("op", "stock"), ("op", "fused"), ("model", "stock"), ("model", "fused")} <= impls
     passes = {r["pass"] for r in data["results"]}
-    assert passes == {"forward", "forward+backward"}
+    assert passes == {"forward", "forward+backward", "fwd+bwd sparse dy"}
     for r in data["results"]:
         assert len(r["times_ms"]) == 2 and r["median_ms"] > 0
 
