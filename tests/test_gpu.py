@@ -34,26 +34,26 @@ def from_device_bits(device, like):
     return cupy().asnumpy(device).view(like.dtype).reshape(like.shape)
 
 
-def fused_forward(x, in_place=False, **params):
+def fused_forward(x, in_place=False, relu=True, **params):
     from alexops import _core
 
     cp = cupy()
     x_dev = to_device_bits(x)
     y_dev = x_dev if in_place else poisoned_like(x)
     channels = x.shape[-1]
-    _core.forward_cuda(x_dev.data.ptr, y_dev.data.ptr, x.size // channels, channels, x.dtype.name,
-                       stream=cp.cuda.get_current_stream().ptr, **params)
+    _core.forward_cuda(x_dev.data.ptr, y_dev.data.ptr, x.size // channels if channels else 0, channels,
+                       x.dtype.name, relu=relu, stream=cp.cuda.get_current_stream().ptr, **params)
     return from_device_bits(y_dev, x)
 
 
-def fused_backward(x, dy, **params):
+def fused_backward(x, dy, relu=True, **params):
     from alexops import _core
 
     cp = cupy()
     x_dev, dy_dev, dx_dev = to_device_bits(x), to_device_bits(dy), poisoned_like(x)
     channels = x.shape[-1]
     _core.backward_cuda(x_dev.data.ptr, dy_dev.data.ptr, dx_dev.data.ptr, x.size // channels, channels,
-                        x.dtype.name, stream=cp.cuda.get_current_stream().ptr, **params)
+                        x.dtype.name, relu=relu, stream=cp.cuda.get_current_stream().ptr, **params)
     return from_device_bits(dx_dev, x)
 
 
