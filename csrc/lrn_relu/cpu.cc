@@ -86,28 +86,29 @@ struct VecIO<bfloat16_bits, float> {
 template <>
 struct VecIO<half_bits, float> {
   using V = Simd<float>;
-#if defined(__FLT16_MAX__)
-  // With F16C or AVX512-FP16 these are single conversion instructions.
-  typedef _Float16 H16 __attribute__((vector_size(kVectorBytes / 2)));
+  // The conversion instructions (F16C, AVX-512), named: GCC 12 turns a _Float16 vector
+  // conversion into one scalar conversion per lane.
   static V::Vec load(const half_bits* p) {
-    H16 h;
-    std::memcpy(&h, p, sizeof h);
-    return __builtin_convertvector(h, V::Vec);
-  }
-  static void store(half_bits* p, V::Vec v) {
-    const H16 h = __builtin_convertvector(v, H16);
-    std::memcpy(p, &h, sizeof h);
-  }
+#if defined(__AVX512F__)
+    return (V::Vec)_mm512_maskz_cvtph_ps(__mmask16(0xffff), _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+#elif defined(__AVX2__) && defined(__F16C__)
+    return (V::Vec)_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
 #else
-  static V::Vec load(const half_bits* p) {
     V::Vec v;
     for (int64_t i = 0; i < V::kLanes; ++i) v[i] = to_acc(p[i]);
     return v;
+#endif
   }
   static void store(half_bits* p, V::Vec v) {
+#if defined(__AVX512F__)
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(p),
+                        _mm512_maskz_cvtps_ph(__mmask16(0xffff), (__m512)v, _MM_FROUND_TO_NEAREST_INT));
+#elif defined(__AVX2__) && defined(__F16C__)
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm256_cvtps_ph((__m256)v, _MM_FROUND_TO_NEAREST_INT));
+#else
     for (int64_t i = 0; i < V::kLanes; ++i) alexops::store(v[i], p + i);
-  }
 #endif
+  }
 };
 
 template <typename T, typename A = Acc<T>>
@@ -145,14 +146,16 @@ ALEXOPS_INLINE void store_row_vector(T* row, int64_t c, int64_t n, typename Simd
 
 // Refined approximate 1/sqrt for float vectors: the hardware estimate (14 bits on AVX-512,
 // 12 on AVX2) plus one Newton step, about 1 ulp, at a fraction of the cost of the exact
-// sqrt and divide (each ~10 cycles a vector). Exact everywhere else.
-template <typename A>
+// sqrt and divide (each ~10 cycles a vector). Exact everywhere else. kRefine = false skips
+// the Newton step where the 14-bit AVX-512 estimate is enough (16-bit outputs).
+template <typename A, bool kRefine = true>
 ALEXOPS_INLINE typename Simd<A>::Vec reciprocal_sqrt(typename Simd<A>::Vec n) {
   using Vec = typename Simd<A>::Vec;
 #if defined(__AVX512F__) || defined(__AVX2__)
   if constexpr (std::is_same_v<A, float>) {
 #if defined(__AVX512F__)
     const Vec estimate = (Vec)_mm512_maskz_rsqrt14_ps(__mmask16(0xffff), (__m512)n);
+    if constexpr (!kRefine) return estimate;  // relative error < 2^-14
 #else
     const Vec estimate = (Vec)_mm256_rsqrt_ps((__m256)n);
 #endif
@@ -167,15 +170,15 @@ ALEXOPS_INLINE typename Simd<A>::Vec reciprocal_sqrt(typename Simd<A>::Vec n) {
 }
 
 // N^(-beta) and 1/N for one vector of norms N.
-template <PowerKind kKind, typename A>
+template <PowerKind kKind, typename A, bool kRefine = true>
 ALEXOPS_INLINE void norm_powers(typename Simd<A>::Vec n, A beta, typename Simd<A>::Vec& power,
                         typename Simd<A>::Vec& inverse) {
   using Vec = typename Simd<A>::Vec;
   if constexpr (kKind == PowerKind::kHalf || kKind == PowerKind::kThreeQuarters) {
-    const Vec q = reciprocal_sqrt<A>(n);              // N^-1/2
+    const Vec q = reciprocal_sqrt<A, kRefine>(n);              // N^-1/2
     inverse = q * q;
     if constexpr (kKind == PowerKind::kHalf) power = q;
-    else power = q == A(0) ? Vec{} : inverse * reciprocal_sqrt<A>(q);  // N^-1 * N^1/4; 0 at N = inf
+    else power = q == A(0) ? Vec{} : inverse * reciprocal_sqrt<A, kRefine>(q);  // N^-1 * N^1/4; 0 at N = inf
   } else if constexpr (kKind == PowerKind::kOne) {
     inverse = A(1) / n;
     power = inverse;
@@ -286,7 +289,8 @@ void forward_pixels(const LrnParams& p, const T* x, T* y, int64_t C, int64_t beg
       T* out = y + (first + i) * C;
       for_each_vector<A>(C, [&](int64_t c, int64_t n) {
         Vec power, inverse;
-        norm_powers<kKind, A>(bias + alpha * squares.window(c), beta, power, inverse);
+        // A 16-bit result needs only the 14-bit estimate: two of them stay under 1/4 of its ulp.
+        norm_powers<kKind, A, (sizeof(T) > 2)>(bias + alpha * squares.window(c), beta, power, inverse);
         store_row_vector(out, c, n, V::load(r + c) * power);
       });
     }
