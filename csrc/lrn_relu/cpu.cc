@@ -207,7 +207,7 @@ struct BlockScratch {
   int64_t C, R, Cv, padded_stride;
   bool direct;             // window sums by direct addition (else by block scans)
   std::vector<A> r;        // relu(x)
-  std::vector<A> g;        // dy, then dy * N^(-beta)
+  std::vector<A> g;        // dy * N^(-beta)
   std::vector<A> squares;  // padded r^2
   std::vector<A> t;        // padded dy * r * N^(-beta-1)
   std::vector<A> sums, prefix, suffix;  // the block-scan path's rows
@@ -307,24 +307,21 @@ void backward_pixels(const LrnParams& p, const T* x, const T* dy, T* dx, int64_t
   const A two_alpha_beta = A(2) * alpha * beta;
   for (int64_t first = begin; first < end; first += kBlockPixels) {
     const int64_t n_pixels = std::min(kBlockPixels, end - first);
-    // All of the block's x and dy are read before any dx is written: dx may share a buffer.
-    for (int64_t i = 0; i < n_pixels; ++i) {
-      const T* row = dy + (first + i) * C;
-      A* g = s.g_row(i);
-      for_each_vector<A>(C, [&](int64_t c, int64_t n) { V::store(g + c, load_row_vector(row, c, n)); });
-      load_and_square(s, i, x + (first + i) * C, p.relu);
-    }
-    // g becomes dy * N^(-beta), the first term of dL/dr; t = dy * r * N^(-beta-1), which is
-    // zero in the lanes past C (r is), as the padding of its windows must be.
+    // All of the block's x and dy are read (phases 1 and 2) before any of its dx is written
+    // (phase 3): dx may share a buffer with either.
+    for (int64_t i = 0; i < n_pixels; ++i) load_and_square(s, i, x + (first + i) * C, p.relu);
+    // g = dy * N^(-beta), the first term of dL/dr; t = dy * r * N^(-beta-1), which is zero
+    // in the lanes past C (r and dy are), as the padding of its windows must be.
     for (int64_t i = 0; i < n_pixels; ++i) {
       const WindowSums<A> squares(s, s.squares_row(i));
+      const T* dy_row = dy + (first + i) * C;
       A* g = s.g_row(i);
       const A* r = s.r_row(i);
       A* t = s.t_row(i) + s.R;
-      for_each_vector<A>(C, [&](int64_t c, int64_t) {
+      for_each_vector<A>(C, [&](int64_t c, int64_t n) {
         Vec power, inverse;
         norm_powers<kKind, A>(bias + alpha * squares.window(c), beta, power, inverse);
-        const Vec scaled = V::load(g + c) * power;
+        const Vec scaled = load_row_vector(dy_row, c, n) * power;
         V::store(t + c, scaled * V::load(r + c) * inverse);
         V::store(g + c, scaled);
       });
