@@ -63,10 +63,20 @@ struct DeviceParams {
   int channels, radius, padded_rows, tile_pixels;  // padded_rows = channels + 2 * radius
 };
 
+// Padded row `row` of pixel `pix` of a [pixels][C] tile array: zero in the R rows of padding
+// on either side, the value (or its square) inside.
+template <bool kSquare, typename A>
+__device__ inline A padded_term(const DeviceParams<A>& p, const A* values, int pix, int row) {
+  const int c = row - p.radius;
+  if (c < 0 || c >= p.channels) return A(0);
+  const A v = values[pix * p.channels + c];
+  return kSquare ? v * v : v;
+}
+
 // For every pixel of the tile, block prefix and suffix sums over the padded channel rows of
-// term(pix, row) (which is zero on the pads). One thread per (pixel, block of 2R+1 rows).
-template <typename A, typename Term>
-__device__ void block_scans(const DeviceParams<A>& p, int pixels, Term term, A* prefix, A* suffix) {
+// `values` (squared if kSquare). One thread per (pixel, block of 2R+1 rows).
+template <bool kSquare, typename A>
+__device__ void block_scans(const DeviceParams<A>& p, int pixels, const A* values, A* prefix, A* suffix) {
   const int width = 2 * p.radius + 1;
   const int blocks = (p.padded_rows + width - 1) / width;
   for (int job = threadIdx.x; job < pixels * blocks; job += blockDim.x) {
@@ -75,9 +85,9 @@ __device__ void block_scans(const DeviceParams<A>& p, int pixels, Term term, A* 
     A* pre = prefix + pix * p.padded_rows;
     A* suf = suffix + pix * p.padded_rows;
     A acc = 0;
-    for (int i = b0; i < b1; ++i) pre[i] = acc += term(pix, i);
+    for (int i = b0; i < b1; ++i) pre[i] = acc += padded_term<kSquare>(p, values, pix, i);
     acc = 0;
-    for (int i = b1 - 1; i >= b0; --i) suf[i] = acc += term(pix, i);
+    for (int i = b1 - 1; i >= b0; --i) suf[i] = acc += padded_term<kSquare>(p, values, pix, i);
   }
 }
 
@@ -104,12 +114,6 @@ forward_kernel(DeviceParams<A> p, const T* x, T* y, int64_t n_pixels, int64_t n_
   A* r = shared_scratch<A>();                   // [tile_pixels][C]
   A* prefix = r + p.tile_pixels * C;            // [tile_pixels][padded_rows]
   A* suffix = prefix + p.tile_pixels * p.padded_rows;
-  const auto square = [&](int pix, int row) {
-    const int c = row - p.radius;
-    if (c < 0 || c >= C) return A(0);
-    const A v = r[pix * C + c];
-    return v * v;
-  };
   for (int64_t tile = blockIdx.x; tile < n_tiles; tile += gridDim.x) {
     const int64_t first = tile * p.tile_pixels;
     const int pixels = int(min(int64_t(p.tile_pixels), n_pixels - first));
@@ -120,7 +124,7 @@ forward_kernel(DeviceParams<A> p, const T* x, T* y, int64_t n_pixels, int64_t n_
       r[i] = (p.relu && v < A(0)) ? A(0) : v;  // NaN passes through, as in tf.nn.relu
     }
     __syncthreads();
-    block_scans(p, pixels, square, prefix, suffix);
+    block_scans<true>(p, pixels, r, prefix, suffix);
     __syncthreads();
     T* yt = y + first * C;
     for (int i = threadIdx.x; i < elements; i += blockDim.x) {
@@ -143,16 +147,6 @@ backward_kernel(DeviceParams<A> p, const T* x, const T* dy, T* dx, int64_t n_pix
   A* t = g + tile_elements;            // dy * r * N^(-beta-1)
   A* prefix = t + tile_elements;
   A* suffix = prefix + p.tile_pixels * p.padded_rows;
-  const auto square = [&](int pix, int row) {
-    const int c = row - p.radius;
-    if (c < 0 || c >= C) return A(0);
-    const A v = r[pix * C + c];
-    return v * v;
-  };
-  const auto scaled_dy = [&](int pix, int row) {
-    const int c = row - p.radius;
-    return (c < 0 || c >= C) ? A(0) : t[pix * C + c];
-  };
   const A two_alpha_beta = A(2) * p.alpha * p.beta;
   for (int64_t tile = blockIdx.x; tile < n_tiles; tile += gridDim.x) {
     const int64_t first = tile * p.tile_pixels;
@@ -166,7 +160,7 @@ backward_kernel(DeviceParams<A> p, const T* x, const T* dy, T* dx, int64_t n_pix
       g[i] = DeviceIO<T>::load(dyt + i);
     }
     __syncthreads();
-    block_scans(p, pixels, square, prefix, suffix);
+    block_scans<true>(p, pixels, r, prefix, suffix);
     __syncthreads();
     for (int i = threadIdx.x; i < elements; i += blockDim.x) {
       const int pix = i / C, c = i - pix * C;
@@ -176,7 +170,7 @@ backward_kernel(DeviceParams<A> p, const T* x, const T* dy, T* dx, int64_t n_pix
       g[i] = scaled;
     }
     __syncthreads();
-    block_scans(p, pixels, scaled_dy, prefix, suffix);
+    block_scans<false>(p, pixels, t, prefix, suffix);
     __syncthreads();
     T* dxt = dx + first * C;
     for (int i = threadIdx.x; i < elements; i += blockDim.x) {

@@ -49,12 +49,21 @@ inline absl::Status CheckNhwc(const tf::Tensor& t, const char* name) {
   return absl::OkStatus();
 }
 
-template <typename Device, typename T>
-class LrnReluOp : public tf::OpKernel {
+// Both ops read the same attributes once, at construction.
+class LrnReluOpBase : public tf::OpKernel {
  public:
-  explicit LrnReluOp(tf::OpKernelConstruction* ctx) : OpKernel(ctx) {
+  explicit LrnReluOpBase(tf::OpKernelConstruction* ctx) : OpKernel(ctx) {
     OP_REQUIRES_OK(ctx, ReadLrnParams(ctx, &params_));
   }
+
+ protected:
+  LrnParams params_;
+};
+
+template <typename Device, typename T>
+class LrnReluOp : public LrnReluOpBase {
+ public:
+  using LrnReluOpBase::LrnReluOpBase;
 
   void Compute(tf::OpKernelContext* ctx) override {
     const tf::Tensor& x = ctx->input(0);
@@ -68,17 +77,12 @@ class LrnReluOp : public tf::OpKernel {
                             ctx, params_, x.flat<T>().data(), y->flat<T>().data(),
                             x.NumElements() / channels, channels)));
   }
-
- private:
-  LrnParams params_;
 };
 
 template <typename Device, typename T>
-class LrnReluGradOp : public tf::OpKernel {
+class LrnReluGradOp : public LrnReluOpBase {
  public:
-  explicit LrnReluGradOp(tf::OpKernelConstruction* ctx) : OpKernel(ctx) {
-    OP_REQUIRES_OK(ctx, ReadLrnParams(ctx, &params_));
-  }
+  using LrnReluOpBase::LrnReluOpBase;
 
   void Compute(tf::OpKernelContext* ctx) override {
     const tf::Tensor& x = ctx->input(0);
@@ -98,9 +102,6 @@ class LrnReluGradOp : public tf::OpKernel {
                             ctx, params_, x.flat<T>().data(), dy.flat<T>().data(),
                             dx->flat<T>().data(), x.NumElements() / channels, channels)));
   }
-
- private:
-  LrnParams params_;
 };
 
 // Registers both ops for one device and one element type.
