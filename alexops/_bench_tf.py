@@ -9,7 +9,7 @@ import tensorflow as tf
 import alexops
 from alexops import alexnet
 from alexops.reference import lrn_relu_grad_reference, lrn_relu_reference
-from alexops.timing import Stats, time_host
+from alexops.timing import time_host
 
 LRN = alexnet.LRN_PARAMS
 
@@ -192,5 +192,3 @@ def describe_device(device):
 def default_device():
     return "/GPU:0" if tf.config.list_physical_devices("GPU") else "/CPU:0"
 
-
-__all__ = ["AgreementError", "Stats", "run_op_level", "run_model_level", "default_device", "describe_device"]

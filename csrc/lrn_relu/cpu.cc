@@ -1,6 +1,6 @@
 // CPU kernels. Each pixel's C channels are contiguous in NHWC, so a pixel is processed as
-// one row: converted into float scratch rows, windowed, and written back, every step a
-// plain loop over channels that the compiler vectorises.
+// one row, a vector of channels at a time (cpu_simd.h): loaded and converted to the
+// arithmetic type, windowed, and converted and stored once.
 //
 // Window sums over a row padded with R zeros at both ends, so edges need no clipping:
 //  - R <= kDirectMaxRadius: the 2R+1 shifted rows are added directly. Per element that is
@@ -14,16 +14,14 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
-#include <limits>
-#include <type_traits>
-#if defined(__AVX512F__) || defined(__AVX2__)
-#include <immintrin.h>
-#endif
 #include <vector>
+
+#include "lrn_relu/cpu_simd.h"
 
 namespace alexops {
 namespace {
+
+using namespace cpu_simd;
 
 constexpr int64_t kDirectMaxRadius = 8;
 // Pixels per phase (see BlockScratch).
@@ -32,142 +30,6 @@ constexpr int64_t kBlockPixels = 16;
 constexpr int64_t kPixelsPerUnit = 64;
 // Rough cycles per element, for the scheduler's shard sizes only.
 constexpr int64_t kCyclesPerElement = 8;
-
-// The widest vector the target has: AVX-512, AVX2 or 128-bit (SSE, NEON). Wider-than-native
-// vector types would be split and spilled by the compiler, far slower than scalar code.
-#if defined(__AVX512F__)
-constexpr int kVectorBytes = 64;
-#elif defined(__AVX2__)
-constexpr int kVectorBytes = 32;
-#else
-constexpr int kVectorBytes = 16;
-#endif
-
-#define ALEXOPS_INLINE inline __attribute__((always_inline))
-
-// One vector of A through GCC/Clang vector extensions.
-template <typename A>
-struct Simd {
-  typedef A Vec __attribute__((vector_size(kVectorBytes)));
-  static constexpr int64_t kLanes = kVectorBytes / sizeof(A);
-  static ALEXOPS_INLINE Vec load(const A* p) { Vec v; std::memcpy(&v, p, sizeof v); return v; }
-  static ALEXOPS_INLINE void store(A* p, Vec v) { std::memcpy(p, &v, sizeof v); }
-};
-
-// Vector loads and stores in storage type T, converting to and from A. The partial forms
-// move the first n < kLanes elements; a partial load fills the other lanes with zeros.
-template <typename T, typename A = Acc<T>>
-struct VecIO {  // float and double: storage is the arithmetic type
-  using V = Simd<A>;
-  static typename V::Vec load(const T* p) { return V::load(p); }
-  static void store(T* p, typename V::Vec v) { V::store(p, v); }
-};
-
-template <>
-struct VecIO<bfloat16_bits, float> {
-  using V = Simd<float>;
-  typedef uint16_t U16 __attribute__((vector_size(kVectorBytes / 2)));
-  typedef uint32_t U32 __attribute__((vector_size(kVectorBytes)));
-  static V::Vec load(const bfloat16_bits* p) {
-    U16 bits;
-    std::memcpy(&bits, p, sizeof bits);
-    return (V::Vec)(__builtin_convertvector(bits, U32) << 16);  // bf16 is float's top half
-  }
-  static void store(bfloat16_bits* p, V::Vec v) {
-    const U32 u = (U32)v;
-    const U32 is_nan = (u & 0x7fffffffu) > 0x7f800000u;        // all ones where NaN
-    const U32 rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;  // round to nearest even
-    const U32 quiet_nan = (u >> 16) | 0x40u;
-    const U16 bits = __builtin_convertvector((is_nan & quiet_nan) | (~is_nan & rounded), U16);
-    std::memcpy(p, &bits, sizeof bits);
-  }
-};
-
-template <>
-struct VecIO<half_bits, float> {
-  using V = Simd<float>;
-  // The conversion instructions (F16C, AVX-512), named: GCC 12 turns a _Float16 vector
-  // conversion into one scalar conversion per lane.
-  static V::Vec load(const half_bits* p) {
-#if defined(__AVX512F__)
-    return (V::Vec)_mm512_maskz_cvtph_ps(__mmask16(0xffff), _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
-#elif defined(__AVX2__) && defined(__F16C__)
-    return (V::Vec)_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
-#else
-    V::Vec v;
-    for (int64_t i = 0; i < V::kLanes; ++i) v[i] = to_acc(p[i]);
-    return v;
-#endif
-  }
-  static void store(half_bits* p, V::Vec v) {
-#if defined(__AVX512F__)
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(p),
-                        _mm512_maskz_cvtps_ph(__mmask16(0xffff), (__m512)v, _MM_FROUND_TO_NEAREST_INT));
-#elif defined(__AVX2__) && defined(__F16C__)
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm256_cvtps_ph((__m256)v, _MM_FROUND_TO_NEAREST_INT));
-#else
-    for (int64_t i = 0; i < V::kLanes; ++i) alexops::store(v[i], p + i);
-#endif
-  }
-};
-
-template <typename T, typename A = Acc<T>>
-typename Simd<A>::Vec load_partial(const T* p, int64_t n) {
-  T lanes[Simd<A>::kLanes] = {};
-  std::memcpy(lanes, p, n * sizeof(T));
-  return VecIO<T>::load(lanes);
-}
-
-template <typename T, typename A = Acc<T>>
-void store_partial(T* p, typename Simd<A>::Vec v, int64_t n) {
-  T lanes[Simd<A>::kLanes];
-  VecIO<T>::store(lanes, v);
-  std::memcpy(p, lanes, n * sizeof(T));
-}
-
-// Calls fn(c, n) for each vector of a row of C channels: c its first channel, n the
-// channels it holds (kLanes, or fewer for the last).
-template <typename A, typename Fn>
-ALEXOPS_INLINE void for_each_vector(int64_t C, Fn&& fn) {
-  constexpr int64_t L = Simd<A>::kLanes;
-  for (int64_t c = 0; c < C; c += L) fn(c, std::min(L, C - c));
-}
-
-template <typename T, typename A = Acc<T>>
-ALEXOPS_INLINE typename Simd<A>::Vec load_row_vector(const T* row, int64_t c, int64_t n) {
-  return n == Simd<A>::kLanes ? VecIO<T>::load(row + c) : load_partial<T>(row + c, n);
-}
-
-template <typename T, typename A = Acc<T>>
-ALEXOPS_INLINE void store_row_vector(T* row, int64_t c, int64_t n, typename Simd<A>::Vec v) {
-  if (n == Simd<A>::kLanes) VecIO<T>::store(row + c, v);
-  else store_partial<T>(row + c, v, n);
-}
-
-// Refined approximate 1/sqrt for float vectors: the hardware estimate (14 bits on AVX-512,
-// 12 on AVX2) plus one Newton step, about 1 ulp, at a fraction of the cost of the exact
-// sqrt and divide (each ~10 cycles a vector). Exact everywhere else. kRefine = false skips
-// the Newton step where the 14-bit AVX-512 estimate is enough (16-bit outputs).
-template <typename A, bool kRefine = true>
-ALEXOPS_INLINE typename Simd<A>::Vec reciprocal_sqrt(typename Simd<A>::Vec n) {
-  using Vec = typename Simd<A>::Vec;
-#if defined(__AVX512F__) || defined(__AVX2__)
-  if constexpr (std::is_same_v<A, float>) {
-#if defined(__AVX512F__)
-    const Vec estimate = (Vec)_mm512_maskz_rsqrt14_ps(__mmask16(0xffff), (__m512)n);
-    if constexpr (!kRefine) return estimate;  // relative error < 2^-14
-#else
-    const Vec estimate = (Vec)_mm256_rsqrt_ps((__m256)n);
-#endif
-    const Vec refined = estimate * (A(1.5) - A(0.5) * n * estimate * estimate);
-    // The Newton step turns 1/sqrt(inf) = 0 into inf * 0 = NaN; keep the exact 0.
-    return n == std::numeric_limits<A>::infinity() ? Vec{} : refined;
-  }
-#endif
-  Vec out;
-  for (int64_t i = 0; i < Simd<A>::kLanes; ++i) out[i] = A(1) / std::sqrt(n[i]);
-  return out;
-}
 
 // N^(-beta) and 1/N for one vector of norms N.
 template <PowerKind kKind, typename A, bool kRefine = true>
