@@ -9,7 +9,7 @@ import tensorflow as tf
 import alexops
 from alexops import alexnet
 from alexops.reference import lrn_relu_grad_reference, lrn_relu_reference
-from alexops.timing import time_host
+from alexops.timing import time_host, time_host_interleaved
 
 LRN = alexnet.LRN_PARAMS
 
@@ -39,7 +39,7 @@ def _sync_for(device):
 
 
 def _forward_backward(forward, jit_compile=False):
-    @tf.function(jit_compile=jit_compile)
+    @tf.function(jit_compile=jit_compile, reduce_retracing=True)
     def step(x, dy):
         with tf.GradientTape() as tape:
             tape.watch(x)
@@ -58,9 +58,10 @@ def op_implementations(device, dtype):
         return alexops.lrn_relu(x, **LRN)
 
     impls = {
-        "stock": (tf.function(stock), _forward_backward(stock)),
-        "stock+xla": (tf.function(stock, jit_compile=True), _forward_backward(stock, jit_compile=True)),
-        "fused": (tf.function(fused), _forward_backward(fused)),
+        "stock": (tf.function(stock, reduce_retracing=True), _forward_backward(stock)),
+        "stock+xla": (tf.function(stock, jit_compile=True, reduce_retracing=True),
+                      _forward_backward(stock, jit_compile=True)),
+        "fused": (tf.function(fused, reduce_retracing=True), _forward_backward(fused)),
     }
     return impls
 
@@ -131,10 +132,11 @@ def run_op_level(settings, log):
                       ("forward+backward", lambda xy, f: f[1](*xy), inputs, 5),
                       ("fwd+bwd sparse dy", lambda xy, f: f[1](*xy), sparse_inputs, 5))
             for pass_name, run, pass_inputs, tensors in passes:
-                for impl, fns in impls.items():
-                    stats = time_host(lambda xy, fns=fns: run(xy, fns), settings["op_steps"], settings["op_burn_in"],
-                                      f"op {name} {pass_name} {impl}", log, pass_inputs, sync)
-                    rows.append(_op_row(name, shape, pass_name, impl, stats, dtype, tensors, copy_ms))
+                steps = {impl: (lambda xy, fns=fns: run(xy, fns)) for impl, fns in impls.items()}
+                stats = time_host_interleaved(steps, settings["op_steps"], settings["op_burn_in"],
+                                              f"op {name} {pass_name}", log, pass_inputs, sync)
+                for impl in impls:
+                    rows.append(_op_row(name, shape, pass_name, impl, stats[impl], dtype, tensors, copy_ms))
     return rows
 
 
@@ -174,11 +176,12 @@ def run_model_level(settings, log):
         sync = _sync_for(device)
         out_name = "fc8" if settings["full_model"] else "pool5"
         for pass_name in ("forward", "forward+backward"):
+            stats = time_host_interleaved({lrn: steps[lrn][pass_name] for lrn in ("stock", "fused")},
+                                          settings["model_steps"], settings["model_burn_in"],
+                                          f"model {pass_name}", log, images, sync)
             for lrn in ("stock", "fused"):
-                stats = time_host(steps[lrn][pass_name], settings["model_steps"], settings["model_burn_in"],
-                                  f"model {pass_name} {lrn}", log, images, sync)
                 rows.append({"level": "model", "name": f"alexnet to {out_name}", "shape": image_shape,
-                             "pass": pass_name, "impl": lrn, "stats": stats})
+                             "pass": pass_name, "impl": lrn, "stats": stats[lrn]})
     return rows
 
 

@@ -147,6 +147,8 @@ def run_tf(args):
 
     from alexops import _bench_tf as bench
 
+    tf.get_logger().setLevel("ERROR")  # retracing notices: agreement runs on a slice first
+
     if args.device == "auto":
         device = bench.default_device()
     elif args.device.lower() in ("cpu", "gpu"):

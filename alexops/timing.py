@@ -41,6 +41,29 @@ def _progress(label, step, steps, times_ms, log):
         log(f"  {label}: step {step}/{steps}, {statistics.fmean(recent):.2f} ms/batch (last {len(recent)})")
 
 
+def time_host_interleaved(run_steps, steps, burn_in, label="", log=print, inputs=(None,), sync=None):
+    """Times several implementations in turn, step by step (A, B, C, A, B, C, ...), so that a
+    shared machine's slow spells fall on all of them alike. run_steps: {name: run_step}.
+    Returns {name: Stats}."""
+    for i in range(burn_in):
+        for run_step in run_steps.values():
+            run_step(inputs[i % len(inputs)])
+    if sync:
+        sync()
+    times_ms = {name: [] for name in run_steps}
+    for step in range(1, steps + 1):
+        for name, run_step in run_steps.items():
+            start = time.perf_counter()
+            run_step(inputs[step % len(inputs)])
+            if sync:
+                sync()
+            times_ms[name].append((time.perf_counter() - start) * 1e3)
+        if log and (step % 10 == 0 or step == steps):
+            recent = ", ".join(f"{name} {statistics.fmean(t[-10:]):.2f}" for name, t in times_ms.items())
+            log(f"  {label}: step {step}/{steps}, ms/batch (last 10): {recent}")
+    return {name: Stats(t) for name, t in times_ms.items()}
+
+
 def time_host(run_step, steps, burn_in, label="", log=print, inputs=(None,), sync=None):
     """Times run_step(inputs[i % len(inputs)]) with a host clock; `sync` (if given) waits for
     the device before each clock read, so asynchronous work is counted."""
