@@ -19,6 +19,26 @@ OP_SHAPES = {"lrn1": (56, 56, 64), "lrn2": (27, 27, 192)}  # [rows, cols, depth]
 STOCK_IMPLS = ("stock", "relu+cudnn")
 
 
+DTYPES = ("float16", "bfloat16", "float32", "float64")
+
+
+def _dtype_list(text):
+    dtypes = [d.strip() for d in text.split(",") if d.strip()]
+    unknown = [d for d in dtypes if d not in DTYPES]
+    if not dtypes or unknown:
+        raise argparse.ArgumentTypeError(f"expected some of {', '.join(DTYPES)}, got {text!r}")
+    return dtypes
+
+
+def _label_dtype(rows, dtype, several):
+    """Record each row's dtype; with several dtypes in one run, name it too."""
+    for r in rows:
+        r["dtype"] = dtype
+        if several:
+            r["name"] = f"{r['name']} {dtype}"
+    return rows
+
+
 def parse_args(argv):
     p = argparse.ArgumentParser(prog="python -m alexops.compare", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -27,7 +47,9 @@ def parse_args(argv):
     p.add_argument("--batch", type=int, default=None, help="batch size (default 64; 8 with --quick)")
     p.add_argument("--steps", type=int, default=None, help="timed steps (default depends on device, printed)")
     p.add_argument("--burn-in", type=int, default=None, help="untimed steps first (default printed)")
-    p.add_argument("--dtype", choices=("float16", "bfloat16", "float32", "float64"), default="float32")
+    p.add_argument("--dtype", type=_dtype_list, default=["float32"],
+                   help="float16, bfloat16, float32 or float64, or several separated by commas, which the op "
+                        "level then runs side by side in one process (the model level uses the first)")
     p.add_argument("--what", choices=("op", "model", "all"), default="all")
     p.add_argument("--full-model", action="store_true", help="the 8-layer AlexNet (fc6-fc8) at model level")
     p.add_argument("--init", choices=("writeup", "he"), default="writeup",
@@ -51,7 +73,7 @@ def choose_settings(args, on_gpu):
     if args.burn_in is not None:
         steps.update(op_burn_in=args.burn_in, model_burn_in=args.burn_in)
     batch = args.batch or (8 if args.quick else 64)
-    return dict(steps, batch=batch, dtype=args.dtype, op_shapes=OP_SHAPES, full_model=args.full_model,
+    return dict(steps, batch=batch, dtype=",".join(args.dtype), op_shapes=OP_SHAPES, full_model=args.full_model,
                 init=args.init, image_size=224 if not args.quick else 99)
 
 
@@ -160,23 +182,26 @@ def run_tf(args):
         raise SystemExit(f"--device {args.device}: TensorFlow sees no GPU")
     settings = choose_settings(args, on_gpu)
     settings["device"] = device
-    settings["dtype"] = getattr(tf, args.dtype)
     machine = {"device": bench.describe_device(device) or describe_cpu(), "tensorflow": tf.__version__,
                "threads": os.cpu_count(), "python": platform.python_version()}
+    several = len(args.dtype) > 1
     rows = []
     try:
         if args.what in ("op", "all"):
-            _log(f"op level on {device} ({machine['device']}), {args.dtype}, batch {settings['batch']}: "
-                 f"{settings['op_steps']} timed steps after {settings['op_burn_in']} burn-in")
-            rows += bench.run_op_level(settings, _log)
+            for dtype in args.dtype:
+                _log(f"op level on {device} ({machine['device']}), {dtype}, batch {settings['batch']}: "
+                     f"{settings['op_steps']} timed steps after {settings['op_burn_in']} burn-in")
+                rows += _label_dtype(bench.run_op_level(dict(settings, dtype=getattr(tf, dtype)), _log), dtype,
+                                     several)
         if args.what in ("model", "all"):
-            _log(f"model level: AlexNet {'8-layer' if args.full_model else 'to pool5'}, batch {settings['batch']}, "
-                 f"{settings['image_size']}x{settings['image_size']}x3, {settings['model_steps']} timed steps after "
-                 f"{settings['model_burn_in']} burn-in (the write-up: 100 after 10; set --steps/--burn-in)")
-            rows += bench.run_model_level(settings, _log)
+            dtype = args.dtype[0]
+            _log(f"model level: AlexNet {'8-layer' if args.full_model else 'to pool5'}, {dtype}, batch "
+                 f"{settings['batch']}, {settings['image_size']}x{settings['image_size']}x3, {settings['model_steps']} "
+                 f"timed steps after {settings['model_burn_in']} burn-in (the write-up: 100 after 10; set "
+                 "--steps/--burn-in)")
+            rows += _label_dtype(bench.run_model_level(dict(settings, dtype=getattr(tf, dtype)), _log), dtype, False)
     except bench.AgreementError as error:
         raise SystemExit(f"error: {error}")
-    settings["dtype"] = args.dtype
     return machine, settings, rows
 
 
@@ -187,11 +212,13 @@ def run_cupy(args):
         raise SystemExit("--backend cupy times the op only; the model level needs --backend tf")
     settings = choose_settings(args, on_gpu=True)
     machine = {"device": bench.describe_device(), "backend": "cupy"}
-    _log(f"op level (CuPy) on {machine['device']}, {args.dtype}, batch {settings['batch']}: "
+    _log(f"op level (CuPy) on {machine['device']}, {settings['dtype']}, batch {settings['batch']}: "
          f"median of {settings['op_steps']} CUDA-event-timed runs after {settings['op_burn_in']} warm-up, "
          f"rotating among {bench.INPUT_SETS} input sets")
+    rows = []
     try:
-        rows = bench.run_op_level(settings, _log)
+        for dtype in args.dtype:
+            rows += _label_dtype(bench.run_op_level(dict(settings, dtype=dtype), _log), dtype, len(args.dtype) > 1)
     except bench.AgreementError as error:
         raise SystemExit(f"error: {error}")
     return machine, settings, rows

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The CPU measurements recorded in BENCHMARKS.md, in one go (about 5 minutes on 2 cores).
+# The CPU measurements recorded in BENCHMARKS.md, in one go (about 6 minutes on 2 cores).
 # Run after the README's set-up; JSON results go to ${OUT:-benchmarks-out}/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -7,13 +7,9 @@ PY=${PYTHON:-.venv/bin/python}
 OUT=${OUT:-benchmarks-out}
 mkdir -p "$OUT"
 echo "### date: $(date -u)"
-echo "### op float32 default"
-$PY -m alexops.compare --what op --json "$OUT/op_float32.json"
+echo "### op, float32, float16 and bfloat16 side by side, default environment"
+$PY -m alexops.compare --what op --dtype float32,float16,bfloat16 --json "$OUT/op_dtypes.json"
 echo "### op float32 MALLOC_MMAP_THRESHOLD_=1000000000"
 MALLOC_MMAP_THRESHOLD_=1000000000 $PY -m alexops.compare --what op --json "$OUT/op_float32_no_page_faults.json"
-echo "### op float16"
-$PY -m alexops.compare --what op --dtype float16 --json "$OUT/op_float16.json"
-echo "### op bfloat16"
-$PY -m alexops.compare --what op --dtype bfloat16 --json "$OUT/op_bfloat16.json"
 echo "### model float32, 20 steps after 3"
 $PY -m alexops.compare --what model --steps 20 --burn-in 3 --json "$OUT/model_float32.json"
