@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <utility>
 #include <vector>
 
 #include "lrn_relu/cpu_simd.h"
@@ -28,6 +29,11 @@ constexpr int64_t kDirectMaxRadius = 8;
 // in half of a 48 KiB L1 (measured: 15-20% faster backward at C = 192 than 16 pixels).
 constexpr int64_t kMaxBlockPixels = 16;
 constexpr int64_t kScratchBytes = 24 * 1024;
+// How far ahead of the block being computed the forward prefetches its input. The hardware
+// prefetchers alone left a large tensor 2x slower per element than one in L2; 16-32 KiB
+// ahead measured 10-25% faster (asking for the outputs too was slower). The backward, with
+// its larger scratch and two input streams, measured no better with it, so it does not.
+constexpr int64_t kPrefetchBytes = 24 * 1024;
 // Pixels per parallel work unit: enough to amortise scheduling, few enough to balance.
 constexpr int64_t kPixelsPerUnit = 64;
 // Rough cycles per element, for the scheduler's shard sizes only.
@@ -127,6 +133,21 @@ struct WindowSums {
   }
 };
 
+// Brings rows [first, last) of `data` (C elements each) towards the core ahead of use.
+template <typename T>
+void prefetch_rows(const T* data, int64_t first, int64_t last, int64_t C) {
+  const char* begin = reinterpret_cast<const char*>(data + first * C);
+  const char* end = reinterpret_cast<const char*>(data + last * C);
+  for (const char* line = begin; line < end; line += 64) __builtin_prefetch(line, 0, 3);
+}
+
+// The pixels [first, last) whose inputs to prefetch while block [block, block + n) runs.
+inline std::pair<int64_t, int64_t> prefetch_range(int64_t block, int64_t n, int64_t end, int64_t row_bytes) {
+  const int64_t ahead = std::max(n, kPrefetchBytes / row_bytes);
+  const int64_t first = std::min(end, block + ahead);
+  return {first, std::min(end, first + n)};
+}
+
 // Row i of the block: r <- relu(x) (or x), squares <- padded r^2.
 template <typename T, typename A>
 void load_and_square(BlockScratch<A>& s, int64_t i, const T* x, bool relu) {
@@ -149,6 +170,8 @@ void forward_pixels(const LrnParams& p, const T* x, T* y, int64_t C, int64_t beg
   const A bias = A(p.bias), alpha = A(p.alpha), beta = A(p.beta);
   for (int64_t first = begin; first < end; first += s.block_pixels) {
     const int64_t n_pixels = std::min(s.block_pixels, end - first);
+    const auto [ahead, ahead_end] = prefetch_range(first, n_pixels, end, C * int64_t(sizeof(T)));
+    prefetch_rows(x, ahead, ahead_end, C);
     for (int64_t i = 0; i < n_pixels; ++i) load_and_square(s, i, x + (first + i) * C, p.relu);
     for (int64_t i = 0; i < n_pixels; ++i) {
       const WindowSums<A> squares(s, s.squares_row(i));
