@@ -6,6 +6,7 @@
 
 #if defined(ALEXOPS_WITH_CUDA)
 #include "lrn_relu/cuda.h"
+#include "python/binding_helpers.h"
 #endif
 
 namespace py = pybind11;
@@ -18,21 +19,7 @@ namespace {
 // Pointers arrive as Python ints (CuPy's .data.ptr and stream.ptr).
 template <typename T> T* as_pointer(uintptr_t address) { return reinterpret_cast<T*>(address); }
 
-template <typename Fn>
-void dispatch_dtype(const std::string& dtype, Fn&& fn) {
-  if (dtype == "float32") fn(float{});
-  else if (dtype == "float64") fn(double{});
-  else if (dtype == "float16") fn(half_bits{});
-  else if (dtype == "bfloat16") fn(bfloat16_bits{});
-  else throw py::value_error("dtype must be float16, bfloat16, float32 or float64, got " + dtype);
-}
 
-LrnParams make_params(int64_t depth_radius, double bias, double alpha, double beta, bool relu) {
-  LrnParams p{depth_radius, bias, alpha, beta, relu};
-  const std::string problem = validate(p, 0, 0);
-  if (!problem.empty()) throw py::value_error(problem);
-  return p;
-}
 
 void raise_if_failed(const std::string& problem) {
   if (!problem.empty()) throw std::runtime_error("alexops CUDA kernel: " + problem);

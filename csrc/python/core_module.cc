@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "lrn_relu/cpu.h"
+#include "python/binding_helpers.h"
 #include "python/core_cuda.h"
 
 namespace py = pybind11;
@@ -31,12 +32,6 @@ void thread_parallel_for(int64_t n_units, int64_t, const RangeFn& fn) {
   for (auto& t : pool) t.join();
 }
 
-LrnParams make_params(int64_t depth_radius, double bias, double alpha, double beta, bool relu) {
-  LrnParams p{depth_radius, bias, alpha, beta, relu};
-  const std::string problem = validate(p, 0, 0);
-  if (!problem.empty()) throw py::value_error(problem);
-  return p;
-}
 
 // Rank-4 C-contiguous array of a supported floating dtype, else ValueError naming `what`.
 py::array checked_nhwc(const py::array& a, const char* what) {
@@ -48,13 +43,6 @@ py::array checked_nhwc(const py::array& a, const char* what) {
   return py::array::ensure(a, py::array::c_style);
 }
 
-template <typename Fn>
-void dispatch_dtype(const std::string& dtype, Fn&& fn) {
-  if (dtype == "float32") fn(float{});
-  else if (dtype == "float64") fn(double{});
-  else if (dtype == "float16") fn(half_bits{});
-  else fn(bfloat16_bits{});
-}
 
 // `out` if given (it may be x itself), else a new array like x.
 py::array output_for(const py::array& x, const std::optional<py::array>& out) {
