@@ -26,13 +26,15 @@ using namespace cpu_simd;
 
 constexpr int64_t kDirectMaxRadius = 8;
 // Pixels per phase (see BlockScratch): up to 16, fewer when their scratch rows would not fit
-// in half of a 48 KiB L1 (measured: 15-20% faster backward at C = 192 than 16 pixels).
+// in half of a 48 KiB L1 (15-20% faster backward at C = 192 than 16 pixels, measured with
+// scripts/cpu_kernel_bench.cc).
 constexpr int64_t kMaxBlockPixels = 16;
 constexpr int64_t kScratchBytes = 24 * 1024;
 // How far ahead of the block being computed the forward prefetches its input. The hardware
 // prefetchers alone left a large tensor 2x slower per element than one in L2; 16-32 KiB
-// ahead measured 10-25% faster (asking for the outputs too was slower). The backward, with
-// its larger scratch and two input streams, measured no better with it, so it does not.
+// ahead measured 10-25% faster with scripts/cpu_kernel_bench.cc (asking for the outputs
+// too was slower). The backward, with its larger scratch and two input streams, measured
+// no better with it, so it does not.
 constexpr int64_t kPrefetchBytes = 24 * 1024;
 // Pixels per parallel work unit: enough to amortise scheduling, few enough to balance.
 constexpr int64_t kPixelsPerUnit = 64;
