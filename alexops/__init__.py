@@ -8,7 +8,9 @@ Importing alexops does not import TensorFlow: the TF op library loads on first u
 API, so the CuPy door (`alexops.cupy`) and the NumPy reference work where TF is absent.
 """
 import importlib
+import importlib.util
 import sys
+import warnings
 
 __version__ = "0.1.0"
 
@@ -27,14 +29,17 @@ def lrn_relu(x, depth_radius=5, bias=1.0, alpha=1.0, beta=0.5, relu=True, name=N
 
 
 def register_ops():
-    """Load the TensorFlow op library now (imports TensorFlow).
+    """Register, in this process, everything a saved model that uses alexops needs: the
+    TensorFlow ops, their gradients and, where Keras is installed, the Keras layers. Imports
+    TensorFlow. Raises ImportError (saying what to do) if the op library cannot load.
 
-    Needed before `tf.saved_model.load` of a model that uses the ops when TensorFlow was
-    imported after alexops; when TensorFlow is imported first, `import alexops` does it.
+    `import alexops` calls it when TensorFlow or Keras is already imported. Call it yourself
+    before `tf.saved_model.load` or `keras.models.load_model` when alexops was imported first.
     """
-    from alexops import _loader
+    from alexops import ops  # noqa: F401  (loads the op library, registers the gradients)
 
-    _loader.op_library()
+    if importlib.util.find_spec("keras") is not None:
+        from alexops import layers  # noqa: F401  (registers the layers for .keras files)
 
 
 def __getattr__(name):
@@ -43,6 +48,11 @@ def __getattr__(name):
     raise AttributeError(f"module 'alexops' has no attribute {name!r}")
 
 
-if "tensorflow" in sys.modules:
-    # TensorFlow is already paid for: register the ops so SavedModels that use them load.
-    register_ops()
+if "tensorflow" in sys.modules or "keras" in sys.modules:
+    # TensorFlow is already paid for: register what saved models need. A build without the
+    # op library (ALEXOPS_TF=off) or against another TensorFlow still serves alexops.numpy
+    # and alexops.cupy, so warn; the TensorFlow API raises the loader's error when used.
+    try:
+        register_ops()
+    except ImportError as _error:
+        warnings.warn(f"alexops: the TensorFlow ops are not registered: {_error}", stacklevel=2)

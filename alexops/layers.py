@@ -1,7 +1,7 @@
 """Keras 3 layer over alexops.lrn_relu."""
 import keras
 
-from alexops import ops
+from alexops import _validate, ops
 
 
 @keras.saving.register_keras_serializable(package="alexops")
@@ -9,6 +9,7 @@ class LRNReLU(keras.layers.Layer):
     """y = LRN(relu(x)) over the channel axis of NHWC input; arguments as tf.nn.lrn."""
 
     def __init__(self, depth_radius=5, bias=1.0, alpha=1.0, beta=0.5, relu=True, **kwargs):
+        _validate.check_lrn_arguments(depth_radius, bias, alpha, beta, relu)
         super().__init__(**kwargs)
         self.depth_radius = depth_radius
         self.bias = bias

@@ -1,23 +1,18 @@
-"""The TensorFlow API: `lrn_relu` and `lrn_relu_grad`, with the gradient registered."""
-import numbers
+"""The TensorFlow API: `lrn_relu` and `lrn_relu_grad`, with the gradient registered.
 
+Importing this module loads the op library and registers the gradient; `alexops.register_ops()`
+does it (and registers the Keras layers) for code that loads saved models.
+"""
 import tensorflow as tf
 
-from alexops import _loader
+from alexops import _loader, _validate
 
 _ops = _loader.op_library()
-_FLOAT_DTYPES = (tf.float16, tf.bfloat16, tf.float32, tf.float64)
 
 
-def _check_arguments(x, depth_radius, name_of_x="x"):
-    if isinstance(depth_radius, bool) or not isinstance(depth_radius, numbers.Integral):
-        raise TypeError(f"depth_radius must be an int, got {depth_radius!r}")
-    if depth_radius < 0:
-        raise ValueError(f"depth_radius must be >= 0, got {depth_radius}")
-    if x.dtype not in _FLOAT_DTYPES:
-        raise TypeError(f"{name_of_x} must be float16, bfloat16, float32 or float64, got {x.dtype.name}")
-    if x.shape.rank is not None and x.shape.rank != 4:
-        raise ValueError(f"{name_of_x} must be 4-D NHWC [batch, rows, cols, depth], got shape {x.shape}")
+def _check_tensor(t, what):
+    _validate.check_dtype(t.dtype.name, what)
+    _validate.check_nhwc_rank(t.shape.rank, t.shape, what)
 
 
 def lrn_relu(x, depth_radius=5, bias=1.0, alpha=1.0, beta=0.5, relu=True, name=None):
@@ -30,25 +25,29 @@ def lrn_relu(x, depth_radius=5, bias=1.0, alpha=1.0, beta=0.5, relu=True, name=N
     Caffe and PyTorch divide it). With relu=False this is a drop-in for tf.nn.lrn, in all of
     float16, bfloat16, float32 and float64, on CPU and (when built with CUDA) GPU, with any
     depth_radius >= 0. NaN and Inf inputs propagate into their windows, as in tf.nn.lrn.
+    bias, alpha and beta are float32 attributes, as in tf.nn.lrn: a float64 x is computed
+    with their float32 roundings.
     """
+    _validate.check_lrn_arguments(depth_radius, bias, alpha, beta, relu)
     x = tf.convert_to_tensor(x, name="x")
-    _check_arguments(x, depth_radius)
-    return _ops.alex_ops_lrn_relu(x, depth_radius=depth_radius, bias=bias, alpha=alpha,
-                                  beta=beta, relu=relu, name=name)
+    _check_tensor(x, "x")
+    return _ops.alex_ops_lrn_relu(x, depth_radius=int(depth_radius), bias=bias, alpha=alpha,
+                                  beta=beta, relu=bool(relu), name=name)
 
 
 def lrn_relu_grad(x, dy, depth_radius=5, bias=1.0, alpha=1.0, beta=0.5, relu=True, name=None):
     """dL/dx of `lrn_relu(x, ...)` given dy = dL/dy; the norm is recomputed from x."""
+    _validate.check_lrn_arguments(depth_radius, bias, alpha, beta, relu)
     x = tf.convert_to_tensor(x, name="x")
     dy = tf.convert_to_tensor(dy, name="dy")
-    _check_arguments(x, depth_radius)
-    _check_arguments(dy, depth_radius, name_of_x="dy")
+    _check_tensor(x, "x")
+    _check_tensor(dy, "dy")
     if x.dtype != dy.dtype:
         raise TypeError(f"x and dy must have the same dtype, got {x.dtype.name} and {dy.dtype.name}")
     if not x.shape.is_compatible_with(dy.shape):
         raise ValueError(f"x and dy must have the same shape, got x {x.shape} and dy {dy.shape}")
-    return _ops.alex_ops_lrn_relu_grad(x, dy, depth_radius=depth_radius, bias=bias, alpha=alpha,
-                                       beta=beta, relu=relu, name=name)
+    return _ops.alex_ops_lrn_relu_grad(x, dy, depth_radius=int(depth_radius), bias=bias, alpha=alpha,
+                                       beta=beta, relu=bool(relu), name=name)
 
 
 @tf.RegisterGradient("AlexOps>LrnRelu")

@@ -3,6 +3,8 @@ import functools
 
 import numpy as np
 
+from alexops.reference import lrn_relu_grad_reference, lrn_relu_reference
+
 try:
     import ml_dtypes
 
@@ -36,6 +38,17 @@ def as_float32_attrs(params):
     return {k: (float(np.float32(v)) if isinstance(v, float) else v) for k, v in params.items()}
 
 
+def reference_forward(x, **params):
+    """The float64 reference of y, with the float32 attributes every door computes with."""
+    return lrn_relu_reference(np.asarray(x).astype(np.float64), **as_float32_attrs(params))
+
+
+def reference_backward(x, dy, **params):
+    """The float64 reference of dx, with the float32 attributes every door computes with."""
+    return lrn_relu_grad_reference(np.asarray(x).astype(np.float64), np.asarray(dy).astype(np.float64),
+                                   **as_float32_attrs(params))
+
+
 def random_input(shape, seed, dtype=np.float64, away_from_zero=False):
     """Standard-normal data (never zeros); away_from_zero keeps |x| >= 0.1 for finite differences."""
     rng = np.random.default_rng(seed)
@@ -58,7 +71,19 @@ def tolerance(dtype, backward=False):
     return eps, 1e-5 if backward else 0.0
 
 
-def assert_close_to_reference(actual, reference, dtype, backward=False, what=""):
+def gradient_term_scale(x, dy, **params):
+    """The size of dx's first term, |dy| N^(-beta) = |dy y / r|: dx is that minus a term of
+    the same size, and where the two cancel, rounding errors scale with them, not with dx."""
+    y = reference_forward(x, **params)
+    with np.errstate(all="ignore"):
+        terms = np.abs(np.asarray(dy, np.float64) * y / np.asarray(x, np.float64))
+    terms = terms[np.isfinite(terms)]
+    return float(terms.max()) if terms.size else 0.0
+
+
+def assert_close_to_reference(actual, reference, dtype, backward=False, what="", scale=None):
+    """scale: the size of the terms that cancel in the result, where that is larger than the
+    largest result (by default, the largest finite reference value)."""
     rtol, atol_fraction = tolerance(dtype, backward)
     reference = np.asarray(reference, dtype=np.float64)
     actual = np.asarray(actual).astype(np.float64)
@@ -66,7 +91,8 @@ def assert_close_to_reference(actual, reference, dtype, backward=False, what="")
     rounded = reference.astype(dtype).astype(np.float64)
     finite = np.isfinite(reference)
     # Scale from the finite values only: an inf in the reference must not make atol infinite.
-    scale = np.max(np.abs(reference[finite])) if finite.any() else 0.0
+    if scale is None:
+        scale = np.max(np.abs(reference[finite])) if finite.any() else 0.0
     np.testing.assert_allclose(actual, rounded, rtol=rtol, atol=atol_fraction * scale + 1e-300,
                                equal_nan=True, err_msg=what)
 

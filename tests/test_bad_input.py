@@ -117,3 +117,24 @@ def test_version_comparison_is_numeric():
 
     assert _version_tuple("2.10.0") > _version_tuple("2.9.3")
     assert _version_tuple("2.21.0rc1")[:2] == (2, 21)
+
+
+@pytest.mark.parametrize("bad_relu", [None, 1, "no"])
+def test_relu_must_be_a_bool(bad_relu):
+    """relu=None would otherwise reach TensorFlow's op wrapper, which reads None as 'default'."""
+    x = tf.zeros([1, 2, 2, 3])
+    with pytest.raises(TypeError, match="relu must be a bool"):
+        alexops.lrn_relu(x, relu=bad_relu)
+    with pytest.raises(TypeError, match="relu must be a bool"):
+        alexops.ops.lrn_relu_grad(x, x, relu=bad_relu)
+
+
+@pytest.mark.parametrize("bad_radius", [True, 2.0, None])
+def test_depth_radius_must_be_an_int(bad_radius):
+    with pytest.raises(TypeError, match="depth_radius must be an int"):
+        alexops.lrn_relu(tf.zeros([1, 2, 2, 3]), depth_radius=bad_radius)
+
+
+def test_numpy_bool_relu_is_accepted():
+    x = tf.constant(random_input((1, 2, 2, 5), seed=33, dtype=np.float32))
+    np.testing.assert_array_equal(alexops.lrn_relu(x, relu=np.False_).numpy(), alexops.lrn_relu(x, relu=False).numpy())

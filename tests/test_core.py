@@ -5,9 +5,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from alexops import _core
-from alexops.reference import lrn_relu_grad_reference, lrn_relu_reference
-from helpers import (FLOAT_DTYPES, SHAPE_AND_PARAMS, assert_close_to_reference, case_id,
-                     random_input)
+from helpers import (FLOAT_DTYPES, SHAPE_AND_PARAMS, assert_close_to_reference, case_id, gradient_term_scale,
+                     random_input, reference_backward, reference_forward)
+
+
+def assert_matches_reference(x, dy, **params):
+    """Forward and backward of _core against the reference, in x's dtype."""
+    dtype = x.dtype
+    y = _core.forward(x, **params)
+    dx = _core.backward(x, dy, **params)
+    assert y.dtype == dtype and dx.dtype == dtype and y.shape == x.shape and dx.shape == x.shape
+    assert_close_to_reference(y, reference_forward(x, **params), dtype)
+    assert_close_to_reference(dx, reference_backward(x, dy, **params), dtype, backward=True)
 
 
 @pytest.mark.parametrize("relu", [True, False])
@@ -17,13 +26,7 @@ def test_forward_and_backward_match_reference(case, dtype, relu):
     shape, params = case
     x = random_input(shape, seed=1, dtype=dtype)
     dy = random_input(shape, seed=2, dtype=dtype)
-    y = _core.forward(x, relu=relu, **params)
-    dx = _core.backward(x, dy, relu=relu, **params)
-    assert y.dtype == dtype and dx.dtype == dtype and y.shape == shape
-    x64, dy64 = x.astype(np.float64), dy.astype(np.float64)
-    assert_close_to_reference(y, lrn_relu_reference(x64, relu=relu, **params), dtype)
-    assert_close_to_reference(dx, lrn_relu_grad_reference(x64, dy64, relu=relu, **params), dtype,
-                              backward=True)
+    assert_matches_reference(x, dy, relu=relu, **params)
 
 
 @settings(max_examples=60, deadline=None)
@@ -38,13 +41,9 @@ def test_forward_and_backward_match_reference(case, dtype, relu):
     seed=st.integers(0, 2**31),
 )
 def test_random_shapes_and_parameters(shape, depth_radius, bias, alpha, beta, relu, dtype, seed):
-    params = dict(depth_radius=depth_radius, bias=bias, alpha=alpha, beta=beta, relu=relu)
     x = random_input(shape, seed, dtype=dtype)
     dy = random_input(shape, seed + 1, dtype=dtype)
-    x64, dy64 = x.astype(np.float64), dy.astype(np.float64)
-    assert_close_to_reference(_core.forward(x, **params), lrn_relu_reference(x64, **params), dtype)
-    assert_close_to_reference(_core.backward(x, dy, **params), lrn_relu_grad_reference(x64, dy64, **params),
-                              dtype, backward=True)
+    assert_matches_reference(x, dy, depth_radius=depth_radius, bias=bias, alpha=alpha, beta=beta, relu=relu)
 
 
 @pytest.mark.parametrize("relu", [True, False])
@@ -72,35 +71,28 @@ def test_no_cancellation_when_magnitudes_mix(dtype):
     x[..., 30:33] = 1e4
     x = x.astype(dtype)
     dy = random_input(x.shape, seed=7, dtype=dtype)
-    params = dict(depth_radius=2, bias=1.0, alpha=1.0, beta=0.75)
-    assert_close_to_reference(_core.forward(x, **params), lrn_relu_reference(x.astype(np.float64), **params), dtype)
-    assert_close_to_reference(_core.backward(x, dy, **params),
-                              lrn_relu_grad_reference(x.astype(np.float64), dy.astype(np.float64), **params),
-                              dtype, backward=True)
+    assert_matches_reference(x, dy, depth_radius=2, bias=1.0, alpha=1.0, beta=0.75)
 
 
 def test_large_tensor_uses_all_tiles():
     """Enough pixels for several threads and a ragged last tile."""
     x = random_input((3, 17, 19, 24), seed=8, dtype=np.float32)
     dy = random_input(x.shape, seed=9, dtype=np.float32)
-    params = dict(depth_radius=4, bias=1.0, alpha=0.01, beta=0.75)
-    assert_close_to_reference(_core.forward(x, **params), lrn_relu_reference(x, **params), np.float32)
-    assert_close_to_reference(_core.backward(x, dy, **params), lrn_relu_grad_reference(x, dy, **params),
-                              np.float32, backward=True)
+    assert_matches_reference(x, dy, depth_radius=4, bias=1.0, alpha=0.01, beta=0.75)
 
 
 def test_non_contiguous_input_is_accepted():
     x = random_input((2, 3, 4, 10), seed=10)
     view = x[:, ::-1, :, :]
-    np.testing.assert_allclose(_core.forward(view, 2), lrn_relu_reference(view, 2), rtol=1e-12)
+    np.testing.assert_allclose(_core.forward(view, 2), reference_forward(view, depth_radius=2), rtol=1e-12)
 
 
-@pytest.mark.parametrize("bad, message", [
-    (np.zeros((2, 3, 4)), "4-D"),
-    (np.zeros((1, 2, 3, 4), dtype=np.int32), "float16, bfloat16, float32 or float64"),
+@pytest.mark.parametrize("bad, error, message", [
+    (np.zeros((2, 3, 4)), ValueError, "4-D"),
+    (np.zeros((1, 2, 3, 4), dtype=np.int32), TypeError, "float16, bfloat16, float32 or float64"),
 ])
-def test_core_rejects_bad_input(bad, message):
-    with pytest.raises(ValueError, match=message):
+def test_core_rejects_bad_input(bad, error, message):
+    with pytest.raises(error, match=message):
         _core.forward(bad)
 
 
@@ -110,8 +102,31 @@ def test_core_rejects_negative_radius_and_mismatched_dy():
         _core.forward(x, depth_radius=-1)
     with pytest.raises(ValueError, match="same shape"):
         _core.backward(x, x[:, :1])
-    with pytest.raises(ValueError, match="same dtype"):
+    with pytest.raises(TypeError, match="same dtype"):
         _core.backward(x, x.astype(np.float32))
+
+
+@pytest.mark.parametrize("bad_radius", [True, False, np.True_, 2.0, "2", None])
+def test_core_rejects_a_radius_that_is_not_an_int(bad_radius):
+    x = random_input((1, 2, 2, 3), seed=11)
+    with pytest.raises(TypeError, match="depth_radius must be an int"):
+        _core.forward(x, depth_radius=bad_radius)
+    with pytest.raises(TypeError, match="depth_radius must be an int"):
+        _core.backward(x, x, depth_radius=bad_radius)
+
+
+def test_core_takes_numpy_integers_for_the_radius():
+    x = random_input((1, 2, 2, 7), seed=11)
+    np.testing.assert_array_equal(_core.forward(x, depth_radius=np.int64(2)), _core.forward(x, depth_radius=2))
+
+
+@pytest.mark.parametrize("bad_relu", [None, 1, 0, "yes"])
+def test_core_rejects_a_relu_that_is_not_a_bool(bad_relu):
+    x = random_input((1, 2, 2, 3), seed=11)
+    with pytest.raises(TypeError, match="relu must be a bool"):
+        _core.forward(x, relu=bad_relu)
+    with pytest.raises(TypeError, match="relu must be a bool"):
+        _core.backward(x, x, relu=bad_relu)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
@@ -125,8 +140,179 @@ def test_nan_and_inf_follow_the_reference_for_every_beta(beta, dtype, depth_radi
     x[0, 0, 1, 20] = np.inf
     x[1, 0, 2, 30] = -np.inf
     dy = random_input(x.shape, seed=13, dtype=dtype)
-    params = dict(depth_radius=depth_radius, bias=1.0, alpha=0.5, beta=beta)
-    x64, dy64 = x.astype(np.float64), dy.astype(np.float64)
-    assert_close_to_reference(_core.forward(x, **params), lrn_relu_reference(x64, **params), dtype)
-    assert_close_to_reference(_core.backward(x, dy, **params), lrn_relu_grad_reference(x64, dy64, **params),
-                              dtype, backward=True)
+    assert_matches_reference(x, dy, depth_radius=depth_radius, bias=1.0, alpha=0.5, beta=beta)
+
+
+# ---- padding lanes, degenerate norms, extreme magnitudes ------------------------------------
+
+def test_gradient_has_no_nan_from_the_padding_lanes():
+    """The issue's reproducer: stock tf.nn.lrn gives [-0.177, 0.354]."""
+    x = np.array([[[[2.0, 0.0]]]], np.float32)
+    dx = _core.backward(x, np.ones_like(x), depth_radius=1, bias=0.0, alpha=1.0, beta=0.75, relu=False)
+    np.testing.assert_allclose(dx, [[[[-0.1767767, 0.3535534]]]], rtol=1e-5)
+
+
+# C on both sides of every vector width (4, 8 and 16 lanes of float32 or float64).
+PADDING_CHANNELS = [1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 33]
+
+
+@pytest.mark.parametrize("bias", [0.0, -0.5])
+@pytest.mark.parametrize("beta", [0.5, 0.75, 1.0, 0.3])
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=str)
+@pytest.mark.parametrize("channels", PADDING_CHANNELS)
+def test_padding_lanes_stay_zero_whatever_the_norm(channels, dtype, beta, bias):
+    """bias <= 0 with relu off makes N 0 or negative past the last channels; the lanes there
+    pad the backward's windows and must not bring NaN into the real channels."""
+    x = random_input((2, 1, 3, channels), seed=channels, dtype=np.float64)
+    x = (np.sign(x) * (1 + np.abs(x))).astype(dtype)  # |x| >= 1: every real channel's N >= 0.5
+    if channels > 1:
+        x[..., -1] = 0  # a zero last channel, as in the reproducer; its N is still > 0 at bias 0
+    dy = random_input(x.shape, seed=channels + 1, dtype=dtype)
+    params = dict(depth_radius=1, bias=bias, alpha=1.0, beta=beta, relu=False)
+    assert_close_to_reference(_core.forward(x, **params), reference_forward(x, **params), dtype)
+    # At C = 1 with bias 0 and beta 1/2, y = sign(x) and dx's two terms cancel exactly.
+    assert_close_to_reference(_core.backward(x, dy, **params), reference_backward(x, dy, **params), dtype,
+                              backward=True, scale=gradient_term_scale(x, dy, **params))
+    if bias == 0.0:  # every norm that a non-zero channel sees is positive: no NaN at all
+        assert np.isfinite(_core.backward(x, dy, **params)[x != 0]).all()
+
+
+@pytest.mark.parametrize("beta", [0.5, 0.75, 1.0, 0.3])
+@pytest.mark.parametrize("relu", [True, False])
+def test_huge_norms_do_not_underflow(beta, relu):
+    """N ~ 1e38: 1/N is subnormal, N^(-beta) is not, and the result must be right."""
+    x = np.zeros((1, 1, 2, 19), np.float32)
+    x[..., 1] = 1e19
+    x[..., 7] = 3e18
+    x[0, 0, 1, 12] = 1.5e19
+    dy = np.ones_like(x)
+    params = dict(depth_radius=1, bias=1.0, alpha=1.0, beta=beta, relu=relu)
+    y = _core.forward(x, **params)
+    assert_close_to_reference(y, reference_forward(x, **params), np.float32)
+    if beta == 0.75:
+        assert y[0, 0, 0, 1] == pytest.approx(3.1622777e-10, rel=1e-6)
+    # Around a lone huge value dx's two terms cancel almost exactly (y ~ constant there).
+    assert_close_to_reference(_core.backward(x, dy, **params), reference_backward(x, dy, **params), np.float32,
+                              backward=True, scale=gradient_term_scale(x, dy, **params))
+
+
+@pytest.mark.parametrize("beta", [0.5, 0.75, 0.3])
+def test_tiny_norms_are_exact(beta):
+    """bias 0 and tiny inputs make N subnormal, where the hardware 1/sqrt estimate reads 0."""
+    x = random_input((1, 1, 3, 21), seed=14, dtype=np.float32) * np.float32(1e-21)
+    dy = random_input(x.shape, seed=15, dtype=np.float32)
+    assert_matches_reference(x, dy, depth_radius=2, bias=0.0, alpha=1.0, beta=beta, relu=False)
+
+
+# ---- byte order, aliasing and overlap --------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", [">f4", ">f8", ">f2"])
+def test_non_native_byte_order_is_converted(dtype):
+    x = random_input((2, 2, 3, 11), seed=16, dtype=np.dtype(dtype).newbyteorder("="))
+    dy = random_input(x.shape, seed=17, dtype=x.dtype)
+    swapped_x, swapped_dy = x.astype(dtype), dy.astype(dtype)
+    np.testing.assert_array_equal(_core.forward(swapped_x, 3), _core.forward(x, 3))
+    np.testing.assert_array_equal(_core.backward(swapped_x, swapped_dy, 3), _core.backward(x, dy, 3))
+
+
+def test_non_native_out_is_rejected():
+    x = random_input((1, 2, 3, 5), seed=18, dtype=np.float32)
+    with pytest.raises(TypeError, match="native byte order"):
+        _core.forward(x, out=np.empty(x.shape, ">f4"))
+
+
+@pytest.mark.parametrize("bad_out, error", [
+    (np.empty((1, 2, 3, 6), np.float32), ValueError),        # shape
+    (np.empty((1, 2, 3, 5), np.float64), TypeError),         # dtype
+    (np.empty((1, 2, 5, 3), np.float32).transpose(0, 1, 3, 2), ValueError),  # not C-contiguous
+    ([[[[0.0] * 5] * 3] * 2], TypeError),                     # not an array
+])
+def test_bad_out_is_rejected(bad_out, error):
+    x = random_input((1, 2, 3, 5), seed=18, dtype=np.float32)
+    with pytest.raises(error, match="out"):
+        _core.forward(x, out=bad_out)
+
+
+def test_read_only_out_is_rejected():
+    x = random_input((1, 2, 3, 5), seed=18, dtype=np.float32)
+    out = np.empty_like(x)
+    out.flags.writeable = False
+    with pytest.raises(ValueError, match="writeable"):
+        _core.forward(x, out=out)
+
+
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=str)
+def test_exact_aliasing_computes_in_place(dtype):
+    """y may be x, and dx may be x or dy: the kernels read each block before writing it."""
+    shape = (3, 7, 9, 37)  # several threads' worth, C not a multiple of any vector width
+    params = dict(depth_radius=4, bias=1.0, alpha=0.3, beta=0.75)
+    x = random_input(shape, seed=19, dtype=dtype)
+    dy = random_input(shape, seed=20, dtype=dtype)
+    y_expected, dx_expected = _core.forward(x, **params), _core.backward(x, dy, **params)
+
+    buffer = x.copy()
+    assert _core.forward(buffer, out=buffer, **params) is buffer
+    np.testing.assert_array_equal(buffer, y_expected)
+
+    into_dy = dy.copy()
+    assert _core.backward(x, into_dy, out=into_dy, **params) is into_dy
+    np.testing.assert_array_equal(into_dy, dx_expected)
+
+    into_x = x.copy()
+    assert _core.backward(into_x, dy, out=into_x, **params) is into_x
+    np.testing.assert_array_equal(into_x, dx_expected)
+
+
+@pytest.mark.parametrize("shift", [1, -1, 5])
+def test_partly_overlapping_out_gives_the_right_answer(shift):
+    """out a view of x's memory shifted by `shift` pixels: computed through a temporary."""
+    shape = (2, 6, 7, 19)
+    params = dict(depth_radius=3, bias=1.0, alpha=0.4, beta=0.75)
+    pixels, channels = int(np.prod(shape[:-1])), shape[-1]
+    memory = random_input((pixels + abs(shift), channels), seed=21, dtype=np.float32)
+    x_at, out_at = (0, shift) if shift > 0 else (-shift, 0)
+    x = memory[x_at:x_at + pixels].reshape(shape)
+    out = memory[out_at:out_at + pixels].reshape(shape)
+    dy = random_input(shape, seed=22, dtype=np.float32)
+    original_x = x.copy()
+    assert _core.forward(x, out=out, **params) is out
+    np.testing.assert_array_equal(out, _core.forward(original_x, **params))
+
+    memory[x_at:x_at + pixels] = original_x.reshape(pixels, channels)
+    _core.backward(x, dy, out=out, **params)
+    np.testing.assert_array_equal(out, _core.backward(original_x, dy, **params))
+
+
+def test_out_partly_overlapping_dy_gives_the_right_answer():
+    shape = (2, 5, 5, 8)
+    params = dict(depth_radius=2, bias=1.0, alpha=0.4, beta=0.75)
+    x = random_input(shape, seed=23, dtype=np.float32)
+    memory = random_input((np.prod(shape) + 3,), seed=24, dtype=np.float32)
+    dy, out = memory[:-3].reshape(shape), memory[3:].reshape(shape)
+    expected = _core.backward(x, dy.copy(), **params)
+    _core.backward(x, dy, out=out, **params)
+    np.testing.assert_array_equal(out, expected)
+
+
+# ---- threads ---------------------------------------------------------------------------------
+
+def test_results_do_not_depend_on_the_thread_count():
+    x = random_input((4, 9, 11, 40), seed=25, dtype=np.float32)
+    dy = random_input(x.shape, seed=26, dtype=np.float32)
+    default = _core.get_num_threads()
+    try:
+        assert _core.set_num_threads(1) == 1
+        one = _core.forward(x, 4), _core.backward(x, dy, 4)
+        assert _core.set_num_threads(3) == 3
+        three = _core.forward(x, 4), _core.backward(x, dy, 4)
+    finally:
+        _core.set_num_threads(0)
+    assert _core.get_num_threads() == default
+    for a, b in zip(one, three):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_default_thread_count_follows_cpu_affinity():
+    import os
+
+    assert _core.get_num_threads() == len(os.sched_getaffinity(0))

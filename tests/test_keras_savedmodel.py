@@ -1,10 +1,14 @@
 """The Keras layer (config round trip, .keras save/load) and SavedModel reload in a fresh process."""
+import os
+import shutil
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
 import alexops
@@ -64,3 +68,111 @@ def test_saved_model_reloads_in_a_fresh_process(tmp_path):
         np.testing.assert_array_equal(y, np.load({str(tmp_path / 'expected.npy')!r}))
     """)
     subprocess.run([sys.executable, "-c", script], check=True)
+
+
+def run_fresh(script, **kwargs):
+    """Runs `script` in a fresh interpreter; fails the test with its output if it fails."""
+    result = subprocess.run([sys.executable, "-c", textwrap.dedent(script)], capture_output=True, text=True,
+                            timeout=300, **kwargs)
+    assert result.returncode == 0, f"exit {result.returncode}\n{result.stdout}\n{result.stderr[-3000:]}"
+    return result
+
+
+def test_reloaded_saved_model_can_be_differentiated(tmp_path):
+    """import tensorflow, import alexops, load, GradientTape: the gradient must be registered."""
+    class Module(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None, 4, 4, 6], tf.float32)])
+        def __call__(self, x):
+            return alexops.lrn_relu(x, depth_radius=2, alpha=0.5, beta=0.75)
+
+    x = random_input((2, 4, 4, 6), seed=44, dtype=np.float32)
+    xt = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(xt)
+        loss = tf.reduce_sum(Module()(xt) ** 2)
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "dx.npy", tape.gradient(loss, xt).numpy())
+    tf.saved_model.save(Module(), str(tmp_path / "sm"))
+    run_fresh(f"""
+        import numpy as np
+        import tensorflow as tf
+        import alexops
+        module = tf.saved_model.load({str(tmp_path / 'sm')!r})
+        x = tf.constant(np.load({str(tmp_path / 'x.npy')!r}))
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            loss = tf.reduce_sum(module(x) ** 2)
+        np.testing.assert_array_equal(tape.gradient(loss, x).numpy(), np.load({str(tmp_path / 'dx.npy')!r}))
+    """)
+
+
+def saved_keras_file(tmp_path):
+    model = small_model()
+    x = random_input((2, 6, 6, 8), seed=45, dtype=np.float32)
+    path = tmp_path / "model.keras"
+    model.save(path)
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "y.npy", model(x).numpy())
+    return path
+
+
+LOAD_AND_CHECK = """
+    model = keras.models.load_model({path!r})
+    x = np.load({x!r})
+    np.testing.assert_allclose(model(x).numpy(), np.load({y!r}), rtol=1e-6)
+"""
+
+
+def test_keras_file_loads_after_import_keras_then_alexops(tmp_path):
+    path = saved_keras_file(tmp_path)
+    names = dict(path=str(path), x=str(tmp_path / "x.npy"), y=str(tmp_path / "y.npy"))
+    run_fresh("import numpy as np\nimport keras, alexops\n" + textwrap.dedent(LOAD_AND_CHECK).format(**names))
+
+
+def test_keras_file_loads_after_register_ops(tmp_path):
+    """alexops imported before Keras: register_ops() registers the layer too."""
+    path = saved_keras_file(tmp_path)
+    names = dict(path=str(path), x=str(tmp_path / "x.npy"), y=str(tmp_path / "y.npy"))
+    run_fresh("import numpy as np\nimport alexops\nalexops.register_ops()\nimport keras\n" +
+              textwrap.dedent(LOAD_AND_CHECK).format(**names))
+
+
+@pytest.mark.parametrize("arguments, error", [
+    (dict(depth_radius=-1), ValueError),
+    (dict(depth_radius=2.5), TypeError),
+    (dict(depth_radius=True), TypeError),
+    (dict(relu=None), TypeError),
+    (dict(beta="0.75"), TypeError),
+])
+def test_layer_rejects_bad_arguments_in_its_constructor(arguments, error):
+    with pytest.raises(error):
+        LRNReLU(**arguments)
+
+
+def test_import_after_tensorflow_survives_a_missing_op_library(tmp_path):
+    """A build without the op library (ALEXOPS_TF=off): `import alexops` after TensorFlow
+    warns once and the NumPy door works; the TF API raises the loader's error when used."""
+    package = tmp_path / "alexops"
+    shutil.copytree(Path(alexops.__file__).parent, package,
+                    ignore=shutil.ignore_patterns("_alexops_ops*.so", "__pycache__"))
+    result = run_fresh("""
+        import warnings
+        import numpy as np
+        import tensorflow as tf
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            import alexops
+        assert alexops.__file__.startswith(%r), alexops.__file__
+        messages = [str(w.message) for w in caught if "alexops" in str(w.message)]
+        assert len(messages) == 1, messages
+        assert "not registered" in messages[0] and "_alexops_ops.so is missing" in messages[0], messages[0]
+        assert alexops._core.forward(np.ones((1, 1, 1, 3))).shape == (1, 1, 1, 3)
+        try:
+            alexops.lrn_relu(tf.ones([1, 1, 1, 3]))
+        except ImportError as error:
+            assert "Rebuild alexops" in str(error), str(error)
+        else:
+            raise AssertionError("lrn_relu ran without its op library")
+        print("ok")
+    """ % str(package), cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(tmp_path)})
+    assert "ok" in result.stdout

@@ -4,9 +4,10 @@ import pytest
 import tensorflow as tf
 
 import alexops
+from alexops import _core
 from alexops.reference import lrn_relu_grad_reference, lrn_relu_reference
-from helpers import (ALEXNET, FLOAT_DTYPES, SHAPE_AND_PARAMS, as_float32_attrs,
-                     assert_close_to_reference, case_id, random_input)
+from helpers import (ALEXNET, FLOAT_DTYPES, SHAPE_AND_PARAMS, as_float32_attrs, assert_close_to_reference,
+                     case_id, gradient_term_scale, random_input, reference_backward, reference_forward)
 
 TF_DTYPES = {np.dtype(np.float16): tf.float16, np.dtype(np.float32): tf.float32,
              np.dtype(np.float64): tf.float64}
@@ -114,3 +115,67 @@ def test_in_place_forwarding_gives_the_same_answer():
     params = as_float32_attrs(ALEXNET)
     assert_close_to_reference(y.numpy(), lrn_relu_reference(x, **params), np.float32)
     assert_close_to_reference(dx.numpy(), lrn_relu_grad_reference(x, dy, **params), np.float32, backward=True)
+
+
+# ---- the TF op agrees with the NumPy door exactly, degenerate norms and extremes included ----
+
+def tf_dtype(dtype):
+    return TF_DTYPES[np.dtype(dtype)]
+
+
+@pytest.mark.parametrize("bias", [0.0, -0.5])
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=str)
+@pytest.mark.parametrize("channels", [1, 2, 3, 5, 7, 8, 9, 15, 16, 17, 33])
+def test_padding_lanes_bring_no_nan_into_the_gradient(channels, dtype, bias):
+    """bias <= 0 with relu off: N is 0 or negative in the lanes past the last channel."""
+    x = random_input((2, 1, 3, channels), seed=channels, dtype=np.float64)
+    x = (np.sign(x) * (1 + np.abs(x))).astype(dtype)  # every real channel's N >= 0.5
+    if channels > 1:
+        x[..., -1] = 0
+    dy = random_input(x.shape, seed=channels + 1, dtype=dtype)
+    params = dict(depth_radius=1, bias=bias, alpha=1.0, beta=0.75, relu=False)
+    y, dx = op_and_grad(x, dy, **params)
+    assert np.isfinite(y.astype(np.float64)).all() and np.isfinite(dx.astype(np.float64)).all()
+    np.testing.assert_array_equal(y, _core.forward(x, **params))
+    np.testing.assert_array_equal(dx, _core.backward(x, dy, **params))
+
+
+def test_padding_reproducer_matches_stock():
+    x = np.array([[[[2.0, 0.0]]]], np.float32)
+    params = dict(depth_radius=1, bias=0.0, alpha=1.0, beta=0.75)
+    ours = op_and_grad(x, np.ones_like(x), relu=False, **params)
+    stock = stock_and_grad(x, np.ones_like(x), relu=False, **params)
+    np.testing.assert_allclose(ours[1], stock[1], rtol=1e-6)
+    np.testing.assert_allclose(ours[1], [[[[-0.1767767, 0.3535534]]]], rtol=1e-6)
+
+
+@pytest.mark.parametrize("beta", [0.5, 0.75, 1.0, 0.3])
+def test_huge_norms_do_not_underflow_in_tensorflow(beta):
+    """TensorFlow runs its threads with denormals flushed to zero: N ~ 1e38 must still give
+    N^(-beta) (and the gradient) as the NumPy door and the float64 reference do."""
+    x = np.zeros((1, 1, 2, 19), np.float32)
+    x[..., 1] = 1e19
+    x[..., 7] = 3e18
+    dy = random_input(x.shape, seed=30, dtype=np.float32)
+    params = dict(depth_radius=1, bias=1.0, alpha=1.0, beta=beta, relu=False)
+    y, dx = op_and_grad(x, dy, **params)
+    if beta == 0.75:
+        assert y[0, 0, 0, 1] == pytest.approx(3.1622777e-10, rel=1e-6)
+        assert stock_and_grad(x, dy, **params)[0][0, 0, 0, 1] == pytest.approx(y[0, 0, 0, 1], rel=1e-5)
+    np.testing.assert_array_equal(y, _core.forward(x, **params))
+    np.testing.assert_array_equal(dx, _core.backward(x, dy, **params))
+    assert_close_to_reference(y, reference_forward(x, **params), np.float32)
+    assert_close_to_reference(dx, reference_backward(x, dy, **params), np.float32, backward=True,
+                              scale=gradient_term_scale(x, dy, **params))
+
+
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=str)
+@pytest.mark.parametrize("case", SHAPE_AND_PARAMS, ids=case_id)
+def test_tf_and_numpy_doors_agree_exactly(case, dtype):
+    """One kernel behind both doors, float32 attributes on both: the same bits."""
+    shape, params = case
+    x = random_input(shape, seed=31, dtype=dtype)
+    dy = random_input(shape, seed=32, dtype=dtype)
+    y, dx = op_and_grad(x, dy, **params)
+    np.testing.assert_array_equal(y, _core.forward(x, **params))
+    np.testing.assert_array_equal(dx, _core.backward(x, dy, **params))

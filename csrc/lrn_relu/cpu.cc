@@ -13,11 +13,16 @@
 #include "lrn_relu/cpu.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <limits>
+#include <new>
+#include <string>
 #include <utility>
 #include <vector>
 
-#include "lrn_relu/cpu_simd.h"
+#include "common/cpu_simd.h"
+#include "common/float_env.h"
 
 namespace alexops {
 namespace {
@@ -41,16 +46,36 @@ constexpr int64_t kPixelsPerUnit = 64;
 // Rough cycles per element, for the scheduler's shard sizes only.
 constexpr int64_t kCyclesPerElement = 8;
 
-// N^(-beta) and 1/N for one vector of norms N.
+// N^(-beta) and 1/N for one vector of norms N. Float vectors on targets with a reciprocal-
+// sqrt estimate take it for N^(-1/2), unchecked: it is right for positive normal N, and
+// elsewhere it gives inf or NaN, which FloatRowCheck sees, and the pixel is redone in double. Other
+// targets and double take exact vector sqrt and divide, whose special values are IEEE's:
+// 0^(-beta) = inf, inf^(-beta) = 0, a negative N^(-beta) is NaN. Either way N^(-3/4) is
+// q * (q * q^(-1/2)) or q * sqrt(q), q = N^(-1/2): in that order no intermediate is smaller
+// than the result, so it stays right wherever the result is a normal number (through 1/N
+// it would not: 1/N is subnormal for N > 2^126, where N^(-3/4) is still ~1e-29).
 template <PowerKind kKind, typename A, bool kRefine = true>
 ALEXOPS_INLINE void norm_powers(typename Simd<A>::Vec n, A beta, typename Simd<A>::Vec& power,
-                        typename Simd<A>::Vec& inverse) {
+                                typename Simd<A>::Vec& inverse) {
   using Vec = typename Simd<A>::Vec;
   if constexpr (kKind == PowerKind::kHalf || kKind == PowerKind::kThreeQuarters) {
-    const Vec q = reciprocal_sqrt<A, kRefine>(n);              // N^-1/2
-    inverse = q * q;
-    if constexpr (kKind == PowerKind::kHalf) power = q;
-    else power = q == A(0) ? Vec{} : inverse * reciprocal_sqrt<A, kRefine>(q);  // N^-1 * N^1/4; 0 at N = inf
+    Vec q;  // N^-1/2
+    if constexpr (kHasFastReciprocalSqrt<A>) {
+      q = fast_reciprocal_sqrt<A, kRefine>(n);
+      inverse = q * q;
+      if constexpr (kKind == PowerKind::kHalf) power = q;
+      else power = q * (q * fast_reciprocal_sqrt<A, kRefine>(q));
+    } else {
+      for (int64_t i = 0; i < Simd<A>::kLanes; ++i) q[i] = A(1) / std::sqrt(n[i]);
+      inverse = A(1) / n;
+      if constexpr (kKind == PowerKind::kHalf) {
+        power = q;
+      } else {
+        Vec root_q;
+        for (int64_t i = 0; i < Simd<A>::kLanes; ++i) root_q[i] = std::sqrt(q[i]);
+        power = q * root_q;
+      }
+    }
   } else if constexpr (kKind == PowerKind::kOne) {
     inverse = A(1) / n;
     power = inverse;
@@ -60,8 +85,88 @@ ALEXOPS_INLINE void norm_powers(typename Simd<A>::Vec n, A beta, typename Simd<A
   }
 }
 
+// Watches one float row for the pixels float arithmetic gets wrong, to be redone in double
+// (PixelInDouble): where some N^(-beta) is not finite (N = 0, subnormal, negative, inf or
+// NaN, for which the reciprocal-sqrt estimate or its Newton step goes astray) and, in the
+// backward, where some N exceeds 2^40 (t = dy r N^(-beta-1) underflows there while dx does
+// not). One FMA per vector for the first, one max for the second. The lanes past C count
+// too: their N is bias, so with bias <= 0 a row whose C is not a whole number of vectors is
+// redone in double, more slowly but rightly. A no-op for double.
+template <typename A>
+struct FloatRowCheck {
+  using V = Simd<A>;
+  static constexpr bool kTracked = std::is_same_v<A, float>;
+  static constexpr A kBackwardMaxNorm = A(int64_t(1) << 40);
+  typename V::Vec poisoned{};  // power * 0 summed: 0, or NaN once a power was inf or NaN
+  typename V::Vec greatest = typename V::Vec{} - std::numeric_limits<A>::infinity();
+
+  ALEXOPS_INLINE void add_power(typename V::Vec power) {
+    if constexpr (kTracked) poisoned = power * A(0) + poisoned;
+  }
+  ALEXOPS_INLINE void add_norm(typename V::Vec norm) {
+    if constexpr (kTracked) greatest = norm > greatest ? norm : greatest;  // maxps
+  }
+
+  bool needs_double(bool check_norms) const {
+    if constexpr (!kTracked) return false;
+    return any_lane_nonzero<A>(poisoned) || (check_norms && any_lane_nonzero<A>(greatest > kBackwardMaxNorm));
+  }
+};
+
+// One pixel in double precision with direct window sums, for the float pixels FloatRowCheck
+// flags (rare: bias <= 0 with tiny inputs, or |x| beyond ~1e6 in the backward). There float
+// intermediates lose the answer while the answer itself is a normal number: squares of
+// x ~ 1e-21 are subnormal (a few bits left) though y = x N^(-1/2) ~ 1; t = dy r N^(-beta-1)
+// underflows for N ~ 1e38 (~1e-48) though dx, r times a window of t, is ~1e-29. In double
+// every intermediate keeps its value. O(C * R) work.
+struct PixelInDouble {
+  std::vector<double> rows;  // r, N, and the backward's g and t
+
+  // r <- the pixel's relu(x) (from the float scratch row, where it is exact), N <- its norms.
+  void norms(const LrnParams& p, int64_t R, const float* r_in, int64_t C) {
+    rows.resize(4 * C);
+    double* r = rows.data();
+    double* n = r + C;
+    for (int64_t c = 0; c < C; ++c) r[c] = r_in[c];
+    for (int64_t c = 0; c < C; ++c) {
+      double squares = 0;
+      for (int64_t j = std::max<int64_t>(0, c - R); j <= std::min(C - 1, c + R); ++j) squares += r[j] * r[j];
+      n[c] = double(p.bias) + double(p.alpha) * squares;
+    }
+  }
+
+  template <typename T>
+  void forward(const LrnParams& p, int64_t R, const float* r_in, T* y, int64_t C) {
+    norms(p, R, r_in, C);
+    const double* r = rows.data();
+    const double* n = r + C;
+    for (int64_t c = 0; c < C; ++c) store(float(r[c] * std::pow(n[c], -double(p.beta))), y + c);
+  }
+
+  template <typename T>
+  void backward(const LrnParams& p, int64_t R, const float* r_in, const T* dy, T* dx, int64_t C) {
+    norms(p, R, r_in, C);
+    const double* r = rows.data();
+    const double* n = r + C;
+    double* g = rows.data() + 2 * C;
+    double* t = rows.data() + 3 * C;
+    for (int64_t c = 0; c < C; ++c) {
+      g[c] = double(to_acc(dy[c])) * std::pow(n[c], -double(p.beta));
+      t[c] = g[c] * r[c] / n[c];
+    }
+    const double two_alpha_beta = 2.0 * double(p.alpha) * double(p.beta);
+    for (int64_t c = 0; c < C; ++c) {
+      double window = 0;
+      for (int64_t j = std::max<int64_t>(0, c - R); j <= std::min(C - 1, c + R); ++j) window += t[j];
+      const double d_r = g[c] - two_alpha_beta * r[c] * window;
+      store(float(p.relu && !(r[c] > 0) ? 0.0 : d_r), dx + c);  // ReluGrad: 0 at x <= 0
+    }
+  }
+};
+
 // Scratch rows for one thread and one block of pixels, each a whole number of vectors long
-// (lanes past C hold zeros). Padded rows keep R zeros before and after the channels.
+// (lanes past C hold zeros). Padded rows keep R zeros before and after the channels. The
+// forward needs r and squares; the backward g and t too.
 //
 // Pixels go through each phase a block at a time because the window sums read rows that the
 // previous phase wrote, at unaligned offsets: read straight after the write, every such load
@@ -70,14 +175,15 @@ ALEXOPS_INLINE void norm_powers(typename Simd<A>::Vec n, A beta, typename Simd<A
 template <typename A>
 struct BlockScratch {
   using V = Simd<A>;
-  BlockScratch(int64_t channels, int64_t radius)
+  BlockScratch(int64_t channels, int64_t radius, bool backward)
       : C(channels), R(radius), Cv((channels + V::kLanes - 1) / V::kLanes * V::kLanes),
         padded_stride(Cv + 2 * radius), direct(radius <= kDirectMaxRadius),
         block_pixels(std::clamp<int64_t>(kScratchBytes / (2 * sizeof(A) * (Cv + padded_stride)), 1,
                                          kMaxBlockPixels)),
-        r(block_pixels * Cv, A(0)), g(block_pixels * Cv, A(0)),
-        squares(block_pixels * padded_stride, A(0)), t(block_pixels * padded_stride, A(0)),
-        sums(direct ? 0 : Cv, A(0)), prefix(direct ? 0 : padded_stride), suffix(direct ? 0 : padded_stride) {}
+        r(block_pixels * Cv, A(0)), g(backward ? block_pixels * Cv : 0, A(0)),
+        squares(block_pixels * padded_stride, A(0)), t(backward ? block_pixels * padded_stride : 0, A(0)),
+        sums(direct ? 0 : Cv, A(0)), prefix(direct ? 0 : padded_stride), suffix(direct ? 0 : padded_stride),
+        wide(backward ? block_pixels : 0) {}
   int64_t C, R, Cv, padded_stride;
   bool direct;             // window sums by direct addition (else by block scans)
   int64_t block_pixels;    // pixels per phase
@@ -86,6 +192,8 @@ struct BlockScratch {
   std::vector<A> squares;  // padded r^2
   std::vector<A> t;        // padded dy * r * N^(-beta-1)
   std::vector<A> sums, prefix, suffix;  // the block-scan path's rows
+  std::vector<char> wide;  // backward: pixels to redo in double (NormRange)
+  PixelInDouble in_double;
   A* r_row(int64_t i) { return r.data() + i * Cv; }
   A* g_row(int64_t i) { return g.data() + i * Cv; }
   A* squares_row(int64_t i) { return squares.data() + i * padded_stride; }  // starts at the pad
@@ -168,7 +276,7 @@ template <PowerKind kKind, typename T, typename A = Acc<T>>
 void forward_pixels(const LrnParams& p, const T* x, T* y, int64_t C, int64_t begin, int64_t end) {
   using V = Simd<A>;
   using Vec = typename V::Vec;
-  BlockScratch<A> s(C, effective_radius(p.depth_radius, C));
+  BlockScratch<A> s(C, effective_radius(p.depth_radius, C), /*backward=*/false);
   const A bias = A(p.bias), alpha = A(p.alpha), beta = A(p.beta);
   for (int64_t first = begin; first < end; first += s.block_pixels) {
     const int64_t n_pixels = std::min(s.block_pixels, end - first);
@@ -179,12 +287,17 @@ void forward_pixels(const LrnParams& p, const T* x, T* y, int64_t C, int64_t beg
       const WindowSums<A> squares(s, s.squares_row(i));
       const A* r = s.r_row(i);
       T* out = y + (first + i) * C;
+      FloatRowCheck<A> check;
       for_each_vector<A>(C, [&](int64_t c, int64_t n) {
         Vec power, inverse;
         // A 16-bit result needs only the 14-bit estimate: two of them stay under 1/4 of its ulp.
         norm_powers<kKind, A, (sizeof(T) > 2)>(bias + alpha * squares.window(c), beta, power, inverse);
+        check.add_power(power);
         store_row_vector(out, c, n, V::load(r + c) * power);
       });
+      if constexpr (FloatRowCheck<A>::kTracked) {
+        if (check.needs_double(/*check_norms=*/false)) s.in_double.forward(p, s.R, r, out, C);  // over the row
+      }
     }
   }
 }
@@ -194,35 +307,48 @@ void backward_pixels(const LrnParams& p, const T* x, const T* dy, T* dx, int64_t
                      int64_t end) {
   using V = Simd<A>;
   using Vec = typename V::Vec;
-  BlockScratch<A> s(C, effective_radius(p.depth_radius, C));
+  BlockScratch<A> s(C, effective_radius(p.depth_radius, C), /*backward=*/true);
   const A bias = A(p.bias), alpha = A(p.alpha), beta = A(p.beta);
   const A two_alpha_beta = A(2) * alpha * beta;
   for (int64_t first = begin; first < end; first += s.block_pixels) {
     const int64_t n_pixels = std::min(s.block_pixels, end - first);
     // All of the block's x and dy are read (phases 1 and 2) before any of its dx is written
-    // (phase 3): dx may share a buffer with either.
+    // (phase 3): dx may share a buffer with either. (A pixel done in double reads its own dy
+    // again in phase 3, before its own dx is written.)
     for (int64_t i = 0; i < n_pixels; ++i) load_and_square(s, i, x + (first + i) * C, p.relu);
-    // g = dy * N^(-beta), the first term of dL/dr; t = dy * r * N^(-beta-1), which is zero
-    // in the lanes past C (r and dy are), as the padding of its windows must be.
+    // g = dy * N^(-beta), the first term of dL/dr; t = dy * r * N^(-beta-1). The lanes of t
+    // past C are the padding of its windows, so they are set to exact zeros: there r and dy
+    // are 0, but N may be 0 or negative (bias <= 0), and 0 * inf or 0 * NaN is NaN.
     for (int64_t i = 0; i < n_pixels; ++i) {
       const WindowSums<A> squares(s, s.squares_row(i));
       const T* dy_row = dy + (first + i) * C;
       A* g = s.g_row(i);
       const A* r = s.r_row(i);
       A* t = s.t_row(i) + s.R;
+      FloatRowCheck<A> check;
       for_each_vector<A>(C, [&](int64_t c, int64_t n) {
         Vec power, inverse;
-        norm_powers<kKind, A>(bias + alpha * squares.window(c), beta, power, inverse);
+        const Vec norm = bias + alpha * squares.window(c);
+        norm_powers<kKind, A>(norm, beta, power, inverse);
+        check.add_power(power);
+        check.add_norm(norm);
         const Vec scaled = load_row_vector(dy_row, c, n) * power;
-        V::store(t + c, scaled * V::load(r + c) * inverse);
+        V::store(t + c, first_lanes<A>(scaled * V::load(r + c) * inverse, n));
         V::store(g + c, scaled);
       });
+      s.wide[i] = check.needs_double(/*check_norms=*/true);
     }
     for (int64_t i = 0; i < n_pixels; ++i) {
+      T* out = dx + (first + i) * C;
+      if constexpr (FloatRowCheck<A>::kTracked) {
+        if (s.wide[i]) {
+          s.in_double.backward(p, s.R, s.r_row(i), dy + (first + i) * C, out, C);
+          continue;
+        }
+      }
       const WindowSums<A> scaled_dy(s, s.t_row(i));
       const A* g = s.g_row(i);
       const A* r = s.r_row(i);
-      T* out = dx + (first + i) * C;
       for_each_vector<A>(C, [&](int64_t c, int64_t n) {
         const Vec rc = V::load(r + c);
         const Vec d_r = V::load(g + c) - two_alpha_beta * rc * scaled_dy.window(c);
@@ -232,46 +358,61 @@ void backward_pixels(const LrnParams& p, const T* x, const T* dy, T* dx, int64_t
   }
 }
 
+// Runs pixels_fn over ranges of pixels through parallel_for. Every range runs with gradual
+// underflow (float_env.h), and nothing it throws leaves its thread: a failed scratch
+// allocation becomes the ResourceExhausted this returns.
 template <typename Fn>
-void for_each_pixel_range(int64_t n_pixels, int64_t C, const ParallelFor& parallel_for, Fn&& pixels_fn) {
-  if (n_pixels == 0 || C == 0) return;
+Status for_each_pixel_range(int64_t n_pixels, int64_t C, const ParallelFor& parallel_for, Fn&& pixels_fn) {
+  if (n_pixels == 0 || C == 0) return Status::Ok();
+  std::atomic<bool> out_of_memory{false};
   const int64_t units = (n_pixels + kPixelsPerUnit - 1) / kPixelsPerUnit;
   parallel_for(units, kPixelsPerUnit * C * kCyclesPerElement, [&](int64_t begin, int64_t end) {
-    pixels_fn(begin * kPixelsPerUnit, std::min(n_pixels, end * kPixelsPerUnit));
+    try {
+      ScopedGradualUnderflow ieee_subnormals;
+      pixels_fn(begin * kPixelsPerUnit, std::min(n_pixels, end * kPixelsPerUnit));
+    } catch (const std::bad_alloc&) {
+      out_of_memory = true;
+    }
   });
+  if (out_of_memory)
+    return Status::ResourceExhausted("alexops: out of memory for the CPU kernel's scratch rows (channels=" +
+                                     std::to_string(C) + ")");
+  return Status::Ok();
 }
 
 }  // namespace
 
-void serial_for(int64_t n_units, int64_t, const RangeFn& fn) {
-  if (n_units > 0) fn(0, n_units);
-}
-
 template <typename T>
-void lrn_relu_forward_cpu(const LrnParams& p, const T* x, T* y, int64_t n_pixels, int64_t C,
-                          const ParallelFor& parallel_for) {
+Status lrn_relu_forward_cpu(const LrnParams& p, const T* x, T* y, int64_t n_pixels, int64_t C,
+                            const ParallelFor& parallel_for) {
+  Status status = validate(p, n_pixels, C);
+  if (!status.ok()) return status;
   with_power_kind(p.beta, [&](auto kind) {
-    for_each_pixel_range(n_pixels, C, parallel_for, [&](int64_t begin, int64_t end) {
+    status = for_each_pixel_range(n_pixels, C, parallel_for, [&](int64_t begin, int64_t end) {
       forward_pixels<decltype(kind)::value>(p, x, y, C, begin, end);
     });
   });
+  return status;
 }
 
 template <typename T>
-void lrn_relu_backward_cpu(const LrnParams& p, const T* x, const T* dy, T* dx, int64_t n_pixels,
-                           int64_t C, const ParallelFor& parallel_for) {
+Status lrn_relu_backward_cpu(const LrnParams& p, const T* x, const T* dy, T* dx, int64_t n_pixels,
+                             int64_t C, const ParallelFor& parallel_for) {
+  Status status = validate(p, n_pixels, C);
+  if (!status.ok()) return status;
   with_power_kind(p.beta, [&](auto kind) {
-    for_each_pixel_range(n_pixels, C, parallel_for, [&](int64_t begin, int64_t end) {
+    status = for_each_pixel_range(n_pixels, C, parallel_for, [&](int64_t begin, int64_t end) {
       backward_pixels<decltype(kind)::value>(p, x, dy, dx, C, begin, end);
     });
   });
+  return status;
 }
 
 #define ALEXOPS_INSTANTIATE_CPU(T)                                                          \
-  template void lrn_relu_forward_cpu<T>(const LrnParams&, const T*, T*, int64_t, int64_t,   \
-                                        const ParallelFor&);                                \
-  template void lrn_relu_backward_cpu<T>(const LrnParams&, const T*, const T*, T*, int64_t, \
-                                         int64_t, const ParallelFor&);
+  template Status lrn_relu_forward_cpu<T>(const LrnParams&, const T*, T*, int64_t, int64_t, \
+                                          const ParallelFor&);                              \
+  template Status lrn_relu_backward_cpu<T>(const LrnParams&, const T*, const T*, T*,       \
+                                           int64_t, int64_t, const ParallelFor&);
 ALEXOPS_INSTANTIATE_CPU(float)
 ALEXOPS_INSTANTIATE_CPU(double)
 ALEXOPS_INSTANTIATE_CPU(half_bits)

@@ -182,14 +182,14 @@ backward_kernel(DeviceParams<A> p, const T* x, const T* dy, T* dx, int64_t n_pix
   }
 }
 
-std::string cuda_error(cudaError_t e, const char* what) {
-  return std::string(what) + ": " + cudaGetErrorName(e) + " (" + cudaGetErrorString(e) + ")";
+Status cuda_error(cudaError_t e, const char* what) {
+  return Status::Internal(std::string(what) + ": " + cudaGetErrorName(e) + " (" + cudaGetErrorString(e) + ")");
 }
 
 // Sizes the tile from the shared memory one pixel needs, opts the kernel into more than
 // 48 KiB when a single pixel needs it, and launches on `stream`.
 template <typename A, typename Kernel, typename... Args>
-std::string launch_tiled(Kernel kernel, DeviceParams<A> p, int64_t arrays_of_c, int64_t n_pixels,
+Status launch_tiled(Kernel kernel, DeviceParams<A> p, int64_t arrays_of_c, int64_t n_pixels,
                          cudaStream_t stream, Args... args) {
   const int64_t bytes_per_pixel = int64_t(sizeof(A)) * (arrays_of_c * p.channels + 2 * p.padded_rows);
   p.tile_pixels = int(std::max<int64_t>(1, std::min(kTargetTileBytes / bytes_per_pixel, n_pixels)));
@@ -200,8 +200,9 @@ std::string launch_tiled(Kernel kernel, DeviceParams<A> p, int64_t arrays_of_c, 
     if (e == cudaSuccess) e = cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device);
     if (e != cudaSuccess) return cuda_error(e, "querying shared memory size");
     if (shared_bytes > optin)
-      return "channels=" + std::to_string(p.channels) + " needs " + std::to_string(shared_bytes) +
-             " bytes of shared memory per pixel; this GPU allows " + std::to_string(optin);
+      return Status::InvalidArgument("channels=" + std::to_string(p.channels) + " is too many for the GPU kernel: it needs " +
+                                     std::to_string(shared_bytes) + " bytes of shared memory per pixel; this GPU allows " +
+                                     std::to_string(optin));
     e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(shared_bytes));
     if (e != cudaSuccess) return cuda_error(e, "raising the shared memory limit");
   }
@@ -209,7 +210,7 @@ std::string launch_tiled(Kernel kernel, DeviceParams<A> p, int64_t arrays_of_c, 
   const unsigned grid = unsigned(std::min(n_tiles, kMaxGridBlocks));
   kernel<<<grid, kThreadsPerBlock, shared_bytes, stream>>>(p, args..., n_pixels, n_tiles);
   const cudaError_t e = cudaGetLastError();
-  return e == cudaSuccess ? std::string() : cuda_error(e, "launching the LRN kernel");
+  return e == cudaSuccess ? Status::Ok() : cuda_error(e, "launching the LRN kernel");
 }
 
 template <typename A>
@@ -219,20 +220,20 @@ DeviceParams<A> device_params(const LrnParams& params, int64_t channels) {
                          int(channels), int(radius), int(channels + 2 * radius), 0};
 }
 
-std::string check_sizes(const LrnParams& params, int64_t n_pixels, int64_t channels) {
-  std::string problem = validate(params, n_pixels, channels);
-  if (problem.empty() && channels > (int64_t(1) << 24))
-    problem = "channels=" + std::to_string(channels) + " is too many for the GPU kernel";
-  return problem;
+Status check_sizes(const LrnParams& params, int64_t n_pixels, int64_t channels) {
+  Status status = validate(params, n_pixels, channels);
+  if (status.ok() && channels > (int64_t(1) << 24))
+    status = Status::InvalidArgument("channels=" + std::to_string(channels) + " is too many for the GPU kernel");
+  return status;
 }
 
 }  // namespace
 
 template <typename T>
-std::string lrn_relu_forward_cuda(const LrnParams& params, const T* x, T* y, int64_t n_pixels,
-                                  int64_t channels, cudaStream_t stream) {
-  std::string problem = check_sizes(params, n_pixels, channels);
-  if (!problem.empty() || n_pixels == 0 || channels == 0) return problem;
+Status lrn_relu_forward_cuda(const LrnParams& params, const T* x, T* y, int64_t n_pixels,
+                             int64_t channels, cudaStream_t stream) {
+  Status problem = check_sizes(params, n_pixels, channels);
+  if (!problem.ok() || n_pixels == 0 || channels == 0) return problem;
   using A = Acc<T>;
   with_power_kind(params.beta, [&](auto kind) {
     problem = launch_tiled(forward_kernel<decltype(kind)::value, T>, device_params<A>(params, channels),
@@ -242,10 +243,10 @@ std::string lrn_relu_forward_cuda(const LrnParams& params, const T* x, T* y, int
 }
 
 template <typename T>
-std::string lrn_relu_backward_cuda(const LrnParams& params, const T* x, const T* dy, T* dx,
-                                   int64_t n_pixels, int64_t channels, cudaStream_t stream) {
-  std::string problem = check_sizes(params, n_pixels, channels);
-  if (!problem.empty() || n_pixels == 0 || channels == 0) return problem;
+Status lrn_relu_backward_cuda(const LrnParams& params, const T* x, const T* dy, T* dx,
+                              int64_t n_pixels, int64_t channels, cudaStream_t stream) {
+  Status problem = check_sizes(params, n_pixels, channels);
+  if (!problem.ok() || n_pixels == 0 || channels == 0) return problem;
   using A = Acc<T>;
   with_power_kind(params.beta, [&](auto kind) {
     problem = launch_tiled(backward_kernel<decltype(kind)::value, T>, device_params<A>(params, channels),
@@ -255,10 +256,10 @@ std::string lrn_relu_backward_cuda(const LrnParams& params, const T* x, const T*
 }
 
 #define ALEXOPS_INSTANTIATE_CUDA(T)                                                              \
-  template std::string lrn_relu_forward_cuda<T>(const LrnParams&, const T*, T*, int64_t, int64_t, \
-                                                cudaStream_t);                                    \
-  template std::string lrn_relu_backward_cuda<T>(const LrnParams&, const T*, const T*, T*,        \
-                                                 int64_t, int64_t, cudaStream_t);
+  template Status lrn_relu_forward_cuda<T>(const LrnParams&, const T*, T*, int64_t, int64_t, \
+                                           cudaStream_t);                                    \
+  template Status lrn_relu_backward_cuda<T>(const LrnParams&, const T*, const T*, T*,        \
+                                            int64_t, int64_t, cudaStream_t);
 ALEXOPS_INSTANTIATE_CUDA(float)
 ALEXOPS_INSTANTIATE_CUDA(double)
 ALEXOPS_INSTANTIATE_CUDA(half_bits)

@@ -4,24 +4,25 @@
 #pragma once
 
 #include <cstdint>
-#include <string>
 
-#include "lrn_relu/numeric.h"
-#include "lrn_relu/params.h"
+#include "common/numeric.h"
+#include "common/params.h"
+#include "common/status.h"
 
 struct CUstream_st;
 typedef CUstream_st* cudaStream_t;
 
 namespace alexops {
 
-// Each returns "" on success, or a message (a CUDA error, or a size the kernel cannot take).
-// Launches are asynchronous on `stream`; y may equal x, dx may equal dy or x.
+// Each returns Ok, InvalidArgument (parameters, or a size the kernel cannot take) or
+// Internal (a CUDA error). Launches are asynchronous on `stream`; y may equal x, dx may
+// equal dy or x.
 template <typename T>
-std::string lrn_relu_forward_cuda(const LrnParams& params, const T* x, T* y, int64_t n_pixels,
+Status lrn_relu_forward_cuda(const LrnParams& params, const T* x, T* y, int64_t n_pixels,
                                   int64_t channels, cudaStream_t stream);
 
 template <typename T>
-std::string lrn_relu_backward_cuda(const LrnParams& params, const T* x, const T* dy, T* dx,
+Status lrn_relu_backward_cuda(const LrnParams& params, const T* x, const T* dy, T* dx,
                                    int64_t n_pixels, int64_t channels, cudaStream_t stream);
 
 }  // namespace alexops

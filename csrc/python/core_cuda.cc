@@ -19,14 +19,9 @@ namespace {
 // Pointers arrive as Python ints (CuPy's .data.ptr and stream.ptr).
 template <typename T> T* as_pointer(uintptr_t address) { return reinterpret_cast<T*>(address); }
 
-
-
-void raise_if_failed(const std::string& problem) {
-  if (!problem.empty()) throw std::runtime_error("alexops CUDA kernel: " + problem);
-}
-
 void forward_cuda(uintptr_t x, uintptr_t y, int64_t n_pixels, int64_t channels, const std::string& dtype,
-                  int64_t depth_radius, double bias, double alpha, double beta, bool relu, uintptr_t stream) {
+                  const py::handle& depth_radius, double bias, double alpha, double beta, const py::handle& relu,
+                  uintptr_t stream) {
   const LrnParams p = make_params(depth_radius, bias, alpha, beta, relu);
   dispatch_dtype(dtype, [&](auto tag) {
     using T = decltype(tag);
@@ -36,8 +31,8 @@ void forward_cuda(uintptr_t x, uintptr_t y, int64_t n_pixels, int64_t channels, 
 }
 
 void backward_cuda(uintptr_t x, uintptr_t dy, uintptr_t dx, int64_t n_pixels, int64_t channels,
-                   const std::string& dtype, int64_t depth_radius, double bias, double alpha, double beta,
-                   bool relu, uintptr_t stream) {
+                   const std::string& dtype, const py::handle& depth_radius, double bias, double alpha, double beta,
+                   const py::handle& relu, uintptr_t stream) {
   const LrnParams p = make_params(depth_radius, bias, alpha, beta, relu);
   dispatch_dtype(dtype, [&](auto tag) {
     using T = decltype(tag);

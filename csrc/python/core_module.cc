@@ -1,101 +1,133 @@
 // alexops._core: the NumPy door to the CPU kernels (and, when built with CUDA, the raw-pointer
 // door that alexops.cupy uses). Validation and dtype dispatch only; no kernel math here.
+// Private: users call alexops.numpy, which documents these same arguments.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
-#include <pybind11/stl.h>
 
 #include <algorithm>
-#include <optional>
-#include <stdexcept>
+#include <cstring>
 #include <string>
-#include <thread>
 #include <vector>
 
+#include "common/thread_pool.h"
 #include "lrn_relu/cpu.h"
 #include "python/binding_helpers.h"
 #include "python/core_cuda.h"
 
-namespace py = pybind11;
-
 namespace alexops {
 namespace {
 
-// Splits the units evenly over up to hardware_concurrency std::threads.
-void thread_parallel_for(int64_t n_units, int64_t, const RangeFn& fn) {
-  const int64_t threads = std::min<int64_t>(n_units, std::max(1u, std::thread::hardware_concurrency()));
-  if (threads <= 1) return serial_for(n_units, 0, fn);
-  std::vector<std::thread> pool;
-  const int64_t per_thread = (n_units + threads - 1) / threads;
-  for (int64_t begin = per_thread; begin < n_units; begin += per_thread)
-    pool.emplace_back(fn, begin, std::min(n_units, begin + per_thread));
-  fn(0, std::min(n_units, per_thread));
-  for (auto& t : pool) t.join();
-}
+std::string dtype_name(const py::array& a) { return py::str(a.dtype().attr("name")); }
 
-
-// Rank-4 C-contiguous array of a supported floating dtype, else ValueError naming `what`.
-py::array checked_nhwc(const py::array& a, const char* what) {
+// x or dy as a 4-D, C-contiguous array of a supported dtype in native byte order (converted
+// when it is not, as NumPy's own functions do). ValueError / TypeError naming `what`.
+py::array checked_input(const py::array& a, const char* what) {
   if (a.ndim() != 4)
     throw py::value_error(std::string(what) + " must be 4-D NHWC, got rank " + std::to_string(a.ndim()));
-  const std::string dtype = py::str(a.dtype().attr("name"));
-  if (dtype != "float16" && dtype != "bfloat16" && dtype != "float32" && dtype != "float64")
-    throw py::value_error(std::string(what) + " must be float16, bfloat16, float32 or float64, got " + dtype);
+  if (!is_float_dtype(dtype_name(a)))
+    throw py::type_error(std::string(what) + " must be " + kFloatDtypeNames + ", got " + dtype_name(a));
+  if (!a.dtype().attr("isnative").cast<bool>())
+    return a.attr("astype")(a.dtype().attr("newbyteorder")("="));
   return py::array::ensure(a, py::array::c_style);
 }
 
+bool same_shape(const py::array& a, const py::array& b) {
+  return a.ndim() == b.ndim() && std::equal(a.shape(), a.shape() + a.ndim(), b.shape());
+}
 
-// `out` if given (it may be x itself), else a new array like x.
-py::array output_for(const py::array& x, const std::optional<py::array>& out) {
-  if (!out) return py::array(x.dtype(), std::vector<py::ssize_t>(x.shape(), x.shape() + 4));
-  const py::array& o = *out;
-  if (!o.dtype().is(x.dtype()) || o.ndim() != 4 || !std::equal(x.shape(), x.shape() + 4, o.shape()) ||
-      !(o.flags() & py::array::c_style) || !o.writeable())
-    throw py::value_error("out must be a writeable C-contiguous array of x's shape and dtype");
+// `out` if given (x itself is fine), else a new array like x.
+py::array output_for(const py::array& x, const py::object& out) {
+  if (out.is_none()) return py::array(x.dtype(), std::vector<py::ssize_t>(x.shape(), x.shape() + 4));
+  if (!py::isinstance<py::array>(out))
+    throw py::type_error("out must be a NumPy array, got " + std::string(py::str(py::type::of(out).attr("__name__"))));
+  const py::array o = py::reinterpret_borrow<py::array>(out);
+  if (!o.dtype().equal(x.dtype()))
+    throw py::type_error("out must have x's dtype " + std::string(py::str(x.dtype())) + " in native byte order, got " +
+                         std::string(py::str(o.dtype())));
+  if (!same_shape(o, x)) throw py::value_error("out must have x's shape");
+  if (!(o.flags() & py::array::c_style)) throw py::value_error("out must be C-contiguous");
+  if (!o.writeable()) throw py::value_error("out must be writeable");
   return o;
 }
 
-py::array forward(const py::array& x_in, int64_t depth_radius, double bias, double alpha,
-                  double beta, bool relu, const std::optional<py::array>& out) {
-  const LrnParams p = make_params(depth_radius, bias, alpha, beta, relu);
-  py::array x = checked_nhwc(x_in, "x");
-  py::array y = output_for(x, out);
-  const int64_t C = x.shape(3), pixels = C ? x.size() / C : 0;
-  dispatch_dtype(py::str(x.dtype().attr("name")), [&](auto tag) {
-    using T = decltype(tag);
-    const T* xp = static_cast<const T*>(x.data());
-    T* yp = static_cast<T*>(y.mutable_data());
-    py::gil_scoped_release release;
-    lrn_relu_forward_cpu<T>(p, xp, yp, pixels, C, thread_parallel_for);
-  });
-  return y;
+// Whether `out` shares memory with `in` other than as the very same buffer. The kernels may
+// write over their input exactly (they read each block of pixels before writing it), not a
+// shifted view of it. Both arrays are C-contiguous, so their bytes are one range each.
+bool overlaps_partly(const py::array& out, const py::array& in) {
+  const char* o = static_cast<const char*>(out.data());
+  const char* i = static_cast<const char*>(in.data());
+  const auto n = out.nbytes();
+  if (n == 0 || in.nbytes() == 0) return false;
+  const bool intersect = o < i + in.nbytes() && i < o + n;
+  return intersect && !(o == i && n == in.nbytes());
 }
 
-py::array backward(const py::array& x_in, const py::array& dy_in, int64_t depth_radius,
-                   double bias, double alpha, double beta, bool relu, const std::optional<py::array>& out) {
+// Runs kernel(destination) into `out` directly, or, where out partly overlaps an input,
+// into a temporary copied into out afterwards (as NumPy's ufuncs do).
+template <typename Kernel>
+py::array run_into(py::array out, const std::vector<py::array>& inputs, Kernel&& kernel) {
+  const bool overlap = std::any_of(inputs.begin(), inputs.end(), [&](const py::array& in) { return overlaps_partly(out, in); });
+  if (!overlap) {
+    kernel(out);
+    return out;
+  }
+  py::array temporary(out.dtype(), std::vector<py::ssize_t>(out.shape(), out.shape() + out.ndim()));
+  kernel(temporary);
+  std::memcpy(out.mutable_data(), temporary.data(), size_t(out.nbytes()));
+  return out;
+}
+
+void pool_parallel_for(int64_t n_units, int64_t cost_per_unit, const RangeFn& fn) {
+  ThreadPool::instance().parallel_for(n_units, cost_per_unit, fn);
+}
+
+py::array forward(const py::array& x_in, const py::handle& depth_radius, double bias, double alpha, double beta,
+                  const py::handle& relu, const py::object& out) {
   const LrnParams p = make_params(depth_radius, bias, alpha, beta, relu);
-  py::array x = checked_nhwc(x_in, "x"), dy = checked_nhwc(dy_in, "dy");
-  if (!x.dtype().is(dy.dtype()))
-    throw py::value_error("x and dy must have the same dtype");
-  if (!std::equal(x.shape(), x.shape() + 4, dy.shape()))
-    throw py::value_error("x and dy must have the same shape");
-  py::array dx = output_for(x, out);
+  const py::array x = checked_input(x_in, "x");
   const int64_t C = x.shape(3), pixels = C ? x.size() / C : 0;
-  dispatch_dtype(py::str(x.dtype().attr("name")), [&](auto tag) {
-    using T = decltype(tag);
-    const T* xp = static_cast<const T*>(x.data());
-    const T* dyp = static_cast<const T*>(dy.data());
-    T* dxp = static_cast<T*>(dx.mutable_data());
-    py::gil_scoped_release release;
-    lrn_relu_backward_cpu<T>(p, xp, dyp, dxp, pixels, C, thread_parallel_for);
+  return run_into(output_for(x, out), {x}, [&](py::array& y) {
+    Status status;
+    dispatch_dtype(dtype_name(x), [&](auto tag) {
+      using T = decltype(tag);
+      const T* xp = static_cast<const T*>(x.data());
+      T* yp = static_cast<T*>(y.mutable_data());
+      py::gil_scoped_release release;
+      status = lrn_relu_forward_cpu<T>(p, xp, yp, pixels, C, pool_parallel_for);
+    });
+    raise_if_failed(status);
   });
-  return dx;
+}
+
+py::array backward(const py::array& x_in, const py::array& dy_in, const py::handle& depth_radius, double bias,
+                   double alpha, double beta, const py::handle& relu, const py::object& out) {
+  const LrnParams p = make_params(depth_radius, bias, alpha, beta, relu);
+  const py::array x = checked_input(x_in, "x"), dy = checked_input(dy_in, "dy");
+  if (!x.dtype().equal(dy.dtype()))
+    throw py::type_error("x and dy must have the same dtype, got " + dtype_name(x) + " and " + dtype_name(dy));
+  if (!same_shape(x, dy)) throw py::value_error("x and dy must have the same shape");
+  const int64_t C = x.shape(3), pixels = C ? x.size() / C : 0;
+  return run_into(output_for(x, out), {x, dy}, [&](py::array& dx) {
+    Status status;
+    dispatch_dtype(dtype_name(x), [&](auto tag) {
+      using T = decltype(tag);
+      const T* xp = static_cast<const T*>(x.data());
+      const T* dyp = static_cast<const T*>(dy.data());
+      T* dxp = static_cast<T*>(dx.mutable_data());
+      py::gil_scoped_release release;
+      status = lrn_relu_backward_cpu<T>(p, xp, dyp, dxp, pixels, C, pool_parallel_for);
+    });
+    raise_if_failed(status);
+  });
 }
 
 }  // namespace
 }  // namespace alexops
 
 PYBIND11_MODULE(_core, m) {
-  m.doc() = "alexops core kernels: fused ReLU + LRN (TensorFlow's alpha convention), NHWC.";
+  namespace py = pybind11;
+  m.doc() = "alexops core kernels (private: see alexops.numpy and alexops.cupy).";
+  m.attr("FLOAT_DTYPE_NAMES") = alexops::kFloatDtypeNames;
   m.def("forward", &alexops::forward, py::arg("x"), py::arg("depth_radius") = 5,
         py::arg("bias") = 1.0, py::arg("alpha") = 1.0, py::arg("beta") = 0.5,
         py::arg("relu") = true, py::arg("out") = py::none(),
@@ -104,5 +136,9 @@ PYBIND11_MODULE(_core, m) {
         py::arg("bias") = 1.0, py::arg("alpha") = 1.0, py::arg("beta") = 0.5,
         py::arg("relu") = true, py::arg("out") = py::none(),
         "dx given dy for y = LRN(relu(x)), on the CPU; out (optional) receives dx.");
+  m.def("get_num_threads", [] { return alexops::ThreadPool::instance().num_threads(); },
+        "Threads the CPU kernels use (the calling one included).");
+  m.def("set_num_threads", [](int n) { return alexops::ThreadPool::instance().set_num_threads(n); },
+        py::arg("n"), "Use n threads (n < 1: the CPUs this process may run on); returns the count in effect.");
   alexops::register_cuda_functions(m);
 }

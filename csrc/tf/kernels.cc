@@ -19,16 +19,14 @@ struct LrnReluLauncher<CPUDevice, T> {
 
   static absl::Status Forward(tf::OpKernelContext* ctx, const LrnParams& p, const T* x, T* y,
                               int64_t n_pixels, int64_t channels) {
-    lrn_relu_forward_cpu(p, reinterpret_cast<const Core*>(x), reinterpret_cast<Core*>(y),
-                         n_pixels, channels, WorkerThreads(ctx));
-    return absl::OkStatus();
+    return ToAbsl(lrn_relu_forward_cpu(p, reinterpret_cast<const Core*>(x), reinterpret_cast<Core*>(y),
+                                       n_pixels, channels, WorkerThreads(ctx)));
   }
 
   static absl::Status Backward(tf::OpKernelContext* ctx, const LrnParams& p, const T* x,
                                const T* dy, T* dx, int64_t n_pixels, int64_t channels) {
-    lrn_relu_backward_cpu(p, reinterpret_cast<const Core*>(x), reinterpret_cast<const Core*>(dy),
-                          reinterpret_cast<Core*>(dx), n_pixels, channels, WorkerThreads(ctx));
-    return absl::OkStatus();
+    return ToAbsl(lrn_relu_backward_cpu(p, reinterpret_cast<const Core*>(x), reinterpret_cast<const Core*>(dy),
+                                        reinterpret_cast<Core*>(dx), n_pixels, channels, WorkerThreads(ctx)));
   }
 };
 

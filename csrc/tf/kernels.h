@@ -3,8 +3,9 @@
 // raw pointers to a device's launcher; the math lives in csrc/lrn_relu/.
 #pragma once
 
-#include "lrn_relu/numeric.h"
-#include "lrn_relu/params.h"
+#include "common/numeric.h"
+#include "common/params.h"
+#include "common/status.h"
 #include "tensorflow/core/framework/op_kernel.h"
 #include "tensorflow/core/framework/tensor.h"
 
@@ -26,19 +27,24 @@ struct LrnReluLauncher {
                                const T* dy, T* dx, int64_t n_pixels, int64_t channels);
 };
 
+// The core's status as TensorFlow's.
+inline absl::Status ToAbsl(const Status& status) {
+  switch (status.code()) {
+    case Status::Code::kOk: return absl::OkStatus();
+    case Status::Code::kInvalidArgument: return absl::InvalidArgumentError(status.message());
+    case Status::Code::kResourceExhausted: return absl::ResourceExhaustedError(status.message());
+    case Status::Code::kInternal: break;
+  }
+  return absl::InternalError(status.message());
+}
+
 inline absl::Status ReadLrnParams(tf::OpKernelConstruction* ctx, LrnParams* p) {
-  float bias, alpha, beta;
   TF_RETURN_IF_ERROR(ctx->GetAttr("depth_radius", &p->depth_radius));
-  TF_RETURN_IF_ERROR(ctx->GetAttr("bias", &bias));
-  TF_RETURN_IF_ERROR(ctx->GetAttr("alpha", &alpha));
-  TF_RETURN_IF_ERROR(ctx->GetAttr("beta", &beta));
+  TF_RETURN_IF_ERROR(ctx->GetAttr("bias", &p->bias));
+  TF_RETURN_IF_ERROR(ctx->GetAttr("alpha", &p->alpha));
+  TF_RETURN_IF_ERROR(ctx->GetAttr("beta", &p->beta));
   TF_RETURN_IF_ERROR(ctx->GetAttr("relu", &p->relu));
-  p->bias = bias;
-  p->alpha = alpha;
-  p->beta = beta;
-  const std::string problem = validate(*p, 0, 0);
-  if (!problem.empty()) return absl::InvalidArgumentError(problem);
-  return absl::OkStatus();
+  return ToAbsl(validate(*p, 0, 0));
 }
 
 // Rank-4 check at run time too: shape functions see unknown ranks in some graphs.

@@ -14,19 +14,15 @@ template <typename T>
 struct LrnReluLauncher<GPUDevice, T> {
   using Core = typename CoreType<T>::type;
 
-  static absl::Status ToStatus(const std::string& problem) {
-    return problem.empty() ? absl::OkStatus() : absl::InternalError("alexops CUDA kernel: " + problem);
-  }
-
   static absl::Status Forward(tf::OpKernelContext* ctx, const LrnParams& p, const T* x, T* y,
                               int64_t n_pixels, int64_t channels) {
-    return ToStatus(lrn_relu_forward_cuda(p, reinterpret_cast<const Core*>(x), reinterpret_cast<Core*>(y),
+    return ToAbsl(lrn_relu_forward_cuda(p, reinterpret_cast<const Core*>(x), reinterpret_cast<Core*>(y),
                                           n_pixels, channels, ctx->eigen_device<GPUDevice>().stream()));
   }
 
   static absl::Status Backward(tf::OpKernelContext* ctx, const LrnParams& p, const T* x,
                                const T* dy, T* dx, int64_t n_pixels, int64_t channels) {
-    return ToStatus(lrn_relu_backward_cuda(p, reinterpret_cast<const Core*>(x),
+    return ToAbsl(lrn_relu_backward_cuda(p, reinterpret_cast<const Core*>(x),
                                            reinterpret_cast<const Core*>(dy), reinterpret_cast<Core*>(dx),
                                            n_pixels, channels, ctx->eigen_device<GPUDevice>().stream()));
   }

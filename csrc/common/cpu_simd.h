@@ -13,7 +13,7 @@
 #include <immintrin.h>
 #endif
 
-#include "lrn_relu/numeric.h"
+#include "common/numeric.h"
 
 namespace alexops {
 namespace cpu_simd {
@@ -129,29 +129,61 @@ ALEXOPS_INLINE void store_row_vector(T* row, int64_t c, int64_t n, typename Simd
   else store_partial<T>(row + c, v, n);
 }
 
+// Whether this target has a reciprocal-sqrt estimate instruction for vectors of A.
+template <typename A>
+constexpr bool kHasFastReciprocalSqrt =
+#if defined(__AVX512F__) || defined(__AVX2__)
+    std::is_same_v<A, float>;
+#else
+    false;
+#endif
+
 // Refined approximate 1/sqrt for float vectors: the hardware estimate (14 bits on AVX-512,
 // 12 on AVX2) plus one Newton step, about 1 ulp, at a fraction of the cost of the exact
-// sqrt and divide (each ~10 cycles a vector). Exact everywhere else. kRefine = false skips
+// sqrt and divide (each ~10 cycles a vector). Right for positive normal floats only: the
+// estimate reads subnormals as zero, and the Newton step turns 0 and inf into NaN; callers
+// check the range of what they passed (the kernels, once per pixel). kRefine = false skips
 // the Newton step where the 14-bit AVX-512 estimate is enough (16-bit outputs).
 template <typename A, bool kRefine = true>
-ALEXOPS_INLINE typename Simd<A>::Vec reciprocal_sqrt(typename Simd<A>::Vec n) {
+ALEXOPS_INLINE typename Simd<A>::Vec fast_reciprocal_sqrt(typename Simd<A>::Vec n) {
+  static_assert(kHasFastReciprocalSqrt<A>, "no reciprocal-sqrt estimate for this type and target");
   using Vec = typename Simd<A>::Vec;
-#if defined(__AVX512F__) || defined(__AVX2__)
-  if constexpr (std::is_same_v<A, float>) {
 #if defined(__AVX512F__)
-    const Vec estimate = (Vec)_mm512_maskz_rsqrt14_ps(__mmask16(0xffff), (__m512)n);
-    if constexpr (!kRefine) return estimate;  // relative error < 2^-14
+  const Vec estimate = (Vec)_mm512_maskz_rsqrt14_ps(__mmask16(0xffff), (__m512)n);
+  if constexpr (!kRefine) return estimate;  // relative error < 2^-14
+#elif defined(__AVX2__)
+  const Vec estimate = (Vec)_mm256_rsqrt_ps((__m256)n);
 #else
-    const Vec estimate = (Vec)_mm256_rsqrt_ps((__m256)n);
+  const Vec estimate = n;  // unreachable: kHasFastReciprocalSqrt is false
 #endif
-    const Vec refined = estimate * (A(1.5) - A(0.5) * n * estimate * estimate);
-    // The Newton step turns 1/sqrt(inf) = 0 into inf * 0 = NaN; keep the exact 0.
-    return n == std::numeric_limits<A>::infinity() ? Vec{} : refined;
-  }
+  return estimate * (A(1.5) - A(0.5) * n * estimate * estimate);
+}
+
+// Whether any lane of v is non-zero (NaN counts). v may also be a comparison's result.
+template <typename A, typename Vec>
+ALEXOPS_INLINE bool any_lane_nonzero(Vec v) {
+  static_assert(sizeof(Vec) == kVectorBytes, "one vector");
+  using Bits = typename std::conditional<sizeof(A) == 4, uint32_t, uint64_t>::type;
+  typedef Bits BitsVec __attribute__((vector_size(kVectorBytes)));
+  // Non-zero as a float means bits other than the sign; a comparison's all-ones lanes pass too.
+  const BitsVec bits = (BitsVec)v & ~(BitsVec{} + (Bits(1) << (8 * sizeof(A) - 1)));
+#if defined(__AVX512F__)
+  return _mm512_test_epi32_mask((__m512i)bits, (__m512i)bits) != 0;
+#elif defined(__AVX2__)
+  return !_mm256_testz_si256((__m256i)bits, (__m256i)bits);
+#else
+  for (int64_t i = 0; i < int64_t(kVectorBytes / sizeof(Bits)); ++i)
+    if (bits[i]) return true;
+  return false;
 #endif
-  Vec out;
-  for (int64_t i = 0; i < Simd<A>::kLanes; ++i) out[i] = A(1) / std::sqrt(n[i]);
-  return out;
+}
+
+// v with its lanes from n on set to `fill`.
+template <typename A>
+ALEXOPS_INLINE typename Simd<A>::Vec first_lanes(typename Simd<A>::Vec v, int64_t n, A fill = A(0)) {
+  if (n >= Simd<A>::kLanes) return v;
+  for (int64_t i = n; i < Simd<A>::kLanes; ++i) v[i] = fill;
+  return v;
 }
 
 }  // namespace cpu_simd
