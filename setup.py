@@ -50,10 +50,10 @@ class CMakeBuild(build_ext):
         subprocess.run(["cmake", "--build", ".", "--parallel", jobs], cwd=build_dir, check=True)
         if self.editable_mode:
             # setuptools copies only _core back into the source tree for `pip install -e`;
-            # the op library and the build record go with it.
-            for name in ("_alexops_ops.so", "_build_info.py"):
-                if (package_dir / name).exists():
-                    shutil.copy2(package_dir / name, ROOT / "alexops" / name)
+            # the op library, the benchmark's cuDNN module and the build record go with it.
+            for pattern in ("_alexops_ops.so", "_build_info.py", "bench/_cudnn_baseline*.so"):
+                for built in package_dir.glob(pattern):
+                    shutil.copy2(built, ROOT / "alexops" / built.relative_to(package_dir))
 
 
 setup(

@@ -1,11 +1,19 @@
-"""alexops: fused ReLU + Local Response Normalization (LRN) for TensorFlow and CuPy.
+"""alexops: fused ReLU + Local Response Normalization (LRN) for TensorFlow, NumPy and CuPy.
 
 `lrn_relu(x)` computes `tf.nn.lrn(tf.nn.relu(x))` in one pass over memory, on CPU and GPU,
 with the same arguments and defaults as `tf.nn.lrn` (TensorFlow's alpha convention: alpha is
 NOT divided by the window size 2*depth_radius+1).
 
+What to import:
+  alexops.lrn_relu, alexops.ops    the TensorFlow op and its gradient
+  alexops.layers                   the Keras layer
+  alexops.numpy, alexops.cupy      the same kernels on NumPy (CPU) and CuPy (GPU) arrays
+  alexops.reference                the float64 NumPy reference everything is tested against
+  alexops.alexnet                  the AlexNet of the original benchmark write-up
+  alexops.bench                    the harness behind `python -m alexops.compare`
+
 Importing alexops does not import TensorFlow: the TF op library loads on first use of the TF
-API, so the CuPy door (`alexops.cupy`) and the NumPy reference work where TF is absent.
+API, so the NumPy and CuPy doors work where TF is absent.
 """
 import importlib
 import importlib.util
@@ -14,10 +22,7 @@ import warnings
 
 __version__ = "0.1.0"
 
-# The LRN of the AlexNet write-up (alpha in TensorFlow's convention: not divided by 2R+1).
-ALEXNET_LRN_PARAMS = dict(depth_radius=4, bias=1.0, alpha=0.001 / 9.0, beta=0.75)
-
-_LAZY_SUBMODULES = ("ops", "layers", "cupy", "alexnet", "compare", "reference", "_core", "_loader")
+_LAZY_SUBMODULES = ("ops", "layers", "numpy", "cupy", "alexnet", "reference", "bench", "_core", "_loader")
 
 
 def lrn_relu(x, depth_radius=5, bias=1.0, alpha=1.0, beta=0.5, relu=True, name=None):

@@ -23,13 +23,20 @@ def build_info():
     return _build_info
 
 
-def _version_tuple(version):
-    """'2.21.0rc1' -> (2, 21, 0): compare versions as numbers, never as strings."""
-    parts = []
-    for piece in version.split(".")[:3]:
-        digits = "".join(ch for ch in piece if ch.isdigit()) or "0"
-        parts.append(int(digits) if piece[:1].isdigit() else 0)
-    return tuple(parts)
+def build_summary():
+    """One line on what this build holds, for benchmark headers."""
+    info = build_info()
+    parts = [f"CPU kernels -march={info.CPU_ARCH or 'default'}", f"CUDA {'yes' if info.WITH_CUDA else 'no'}"]
+    if info.WITH_TF:
+        parts.append(f"TF ops built for {info.TF_VERSION}")
+    return ", ".join(parts)
+
+
+def _release(version):
+    """'2.21.0rc1' -> (2, 21, 0): versions compared as numbers, never as strings."""
+    from packaging.version import Version
+
+    return Version(version).release
 
 
 def _mismatch_message(built, installed, detail):
@@ -51,7 +58,7 @@ def op_library():
     if not _OP_LIBRARY.exists():
         raise ImportError(_mismatch_message(built, installed, f"{_OP_LIBRARY.name} is missing"))
     # A different minor release has a different C++ ABI: loading might "work" and crash later.
-    if _version_tuple(built)[:2] != _version_tuple(installed)[:2]:
+    if _release(built)[:2] != _release(installed)[:2]:
         raise ImportError(_mismatch_message(built, installed, "TensorFlow version mismatch"))
     try:
         return tf.load_op_library(str(_OP_LIBRARY))

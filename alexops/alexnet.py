@@ -7,16 +7,19 @@ Five conv layers (LRN after conv1 and conv2), overlapping 3x3/2 max-pools, ReLU 
 `lrn="stock"` runs tf.nn.relu then tf.nn.lrn; `lrn="fused"` runs alexops.lrn_relu. One
 AlexNet object holds one set of weights, so both variants run with the same weights.
 
+`LRN_PARAMS` is the write-up's LRN, in TensorFlow's convention (alpha not divided by 2R+1);
+the benchmarks and tests take it from here. Importing this module does not import
+TensorFlow (the CuPy benchmark needs LRN_PARAMS on machines without it); the model does.
+
 Weights: `init="writeup"` is the write-up's truncated normal with stddev 0.1 (biases 0).
 Its activations grow about 2-3x per conv layer on unit-variance input (see
 `activation_summary`); `init="he"` (truncated normal with stddev sqrt(2 / fan_in)) keeps
 them near unit scale.
 """
-import tensorflow as tf
-
 import alexops
 
-LRN_PARAMS = alexops.ALEXNET_LRN_PARAMS
+# The LRN of the AlexNet write-up: depth_radius 4, bias 1, alpha 0.001/9, beta 0.75.
+LRN_PARAMS = dict(depth_radius=4, bias=1.0, alpha=0.001 / 9.0, beta=0.75)
 IMAGE_SHAPE = (224, 224, 3)
 
 # name: (kernel height, kernel width, in channels, out channels, stride)
@@ -30,6 +33,12 @@ CONV_LAYERS = {
 FC_LAYERS = {"fc6": (6 * 6 * 256, 4096), "fc7": (4096, 4096), "fc8": (4096, 1000)}
 
 
+def _tf():
+    import tensorflow as tf
+
+    return tf
+
+
 def _initial(shape, init, seed, dtype):
     fan_in = 1
     for size in shape[:-1]:
@@ -40,7 +49,7 @@ def _initial(shape, init, seed, dtype):
         stddev = (2.0 / fan_in) ** 0.5
     else:
         raise ValueError(f"init must be 'writeup' or 'he', got {init!r}")
-    return tf.random.truncated_normal(shape, stddev=stddev, seed=seed, dtype=dtype)
+    return _tf().random.truncated_normal(shape, stddev=stddev, seed=seed, dtype=dtype)
 
 
 def relu_lrn(x, lrn):
@@ -48,20 +57,21 @@ def relu_lrn(x, lrn):
     if lrn == "fused":
         return alexops.lrn_relu(x, **LRN_PARAMS)
     if lrn == "stock":
+        tf = _tf()
         return tf.nn.lrn(tf.nn.relu(x), **LRN_PARAMS)
     raise ValueError(f"lrn must be 'fused' or 'stock', got {lrn!r}")
 
 
 def _max_pool(x):
-    return tf.nn.max_pool2d(x, ksize=3, strides=2, padding="VALID")
+    return _tf().nn.max_pool2d(x, ksize=3, strides=2, padding="VALID")
 
 
-class AlexNet(tf.Module):
-    """Weights plus the forward pass; call with lrn='stock' or 'fused'."""
+class AlexNet:
+    """Weights (tf.Variables in `weights`) plus the forward pass; call with lrn='stock' or 'fused'."""
 
-    def __init__(self, include_classifier=False, init="writeup", seed=0, dtype=tf.float32,
-                 dropout_rate=0.5):
-        super().__init__(name="alexnet")
+    def __init__(self, include_classifier=False, init="writeup", seed=0, dtype="float32", dropout_rate=0.5):
+        tf = _tf()
+        dtype = tf.as_dtype(dtype)
         self.include_classifier = include_classifier
         self.dropout_rate = dropout_rate
         self.weights = {}
@@ -74,11 +84,13 @@ class AlexNet(tf.Module):
             self.weights[name + "/b"] = tf.Variable(tf.zeros([shape[-1]], dtype), name=name + "_b")
 
     def _conv(self, x, name):
+        tf = _tf()
         stride = CONV_LAYERS[name][4]
         y = tf.nn.conv2d(x, self.weights[name + "/w"], strides=stride, padding="SAME")
         return tf.nn.bias_add(y, self.weights[name + "/b"])
 
     def __call__(self, images, lrn="fused", training=False, return_activations=False):
+        tf = _tf()
         acts = {}
         acts["conv1"] = self._conv(images, "conv1")
         acts["lrn1"] = relu_lrn(acts["conv1"], lrn)
@@ -104,5 +116,6 @@ class AlexNet(tf.Module):
 
 def activation_summary(model, images, lrn="stock"):
     """{layer: root-mean-square activation} for one forward pass."""
+    tf = _tf()
     _, acts = model(images, lrn=lrn, return_activations=True)
     return {name: float(tf.sqrt(tf.reduce_mean(tf.square(tf.cast(a, tf.float32))))) for name, a in acts.items()}

@@ -3,6 +3,8 @@ import functools
 
 import numpy as np
 
+from alexops._validate import FLOAT_DTYPE_NAMES
+from alexops.alexnet import LRN_PARAMS as ALEXNET
 from alexops.reference import lrn_relu_grad_reference, lrn_relu_reference
 
 try:
@@ -12,9 +14,9 @@ try:
 except ImportError:  # ml_dtypes comes with TensorFlow and JAX
     BFLOAT16 = None
 
-FLOAT_DTYPES = [np.dtype(np.float16), BFLOAT16, np.dtype(np.float32), np.dtype(np.float64)]
+# The package's dtypes as NumPy dtypes (bfloat16 where ml_dtypes is installed).
+FLOAT_DTYPES = [BFLOAT16 if name == "bfloat16" else np.dtype(name) for name in FLOAT_DTYPE_NAMES]
 FLOAT_DTYPES = [d for d in FLOAT_DTYPES if d is not None]
-ALEXNET = dict(depth_radius=4, bias=1.0, alpha=0.001 / 9, beta=0.75)
 
 # (shape, params): odd C, C = 1, C < 2R+1, R = 0, R >= C, batch 1, and the betas we specialise.
 SHAPE_AND_PARAMS = [

@@ -113,10 +113,10 @@ def test_version_mismatch_error_names_both_versions_and_the_fix(monkeypatch):
 
 
 def test_version_comparison_is_numeric():
-    from alexops._loader import _version_tuple
+    from alexops._loader import _release
 
-    assert _version_tuple("2.10.0") > _version_tuple("2.9.3")
-    assert _version_tuple("2.21.0rc1")[:2] == (2, 21)
+    assert _release("2.10.0") > _release("2.9.3")
+    assert _release("2.21.0rc1") == (2, 21, 0)
 
 
 @pytest.mark.parametrize("bad_relu", [None, 1, "no"])

@@ -1,45 +1,72 @@
-"""python -m alexops.compare end to end, with tiny settings."""
+"""python -m alexops.compare end to end with tiny settings, and the report layer it shares
+with every backend."""
 import json
 import subprocess
 import sys
 
 import pytest
 
-from alexops import compare
-from alexops.timing import Stats
+from alexops.bench import agreement, report
+from alexops.bench.timing import Stats
 
 
-def test_compare_writes_json_with_both_implementations(tmp_path):
+def test_compare_writes_json_with_every_row(tmp_path):
     out = tmp_path / "r.json"
     result = subprocess.run(
         [sys.executable, "-m", "alexops.compare", "--quick", "--batch", "2", "--steps", "2", "--json", str(out)],
         capture_output=True, text=True, check=True)
     lines = result.stdout.splitlines()
     header = max(i for i, line in enumerate(lines) if "speed-up" in line and "median" in line)
-    last_progress = max(i for i, line in enumerate(lines) if "ms/batch" in line)
+    last_progress = max(i for i, line in enumerate(lines) if "ms (last 10)" in line)
     assert header > last_progress  # the summary table is printed last
     assert lines[-1].startswith("model") and lines[header + 2].startswith("op")
     data = json.loads(out.read_text())
     impls = {(r["level"], r["impl"]) for r in data["results"]}
-    assert {("op", "stock"), ("op", "fused"), ("model", "stock"), ("model", "fused")} <= impls
+    assert {("op", "copy"), ("op", "relu"), ("op", "stock"), ("op", "fused"), ("model", "stock"),
+            ("model", "fused")} <= impls
     passes = {r["pass"] for r in data["results"]}
     assert passes == {"forward", "forward+backward", "fwd+bwd sparse dy"}
     for r in data["results"]:
         assert len(r["times_ms"]) == 2 and r["median_ms"] > 0
+        if r["level"] == "op":
+            assert r["floor_ms"] > 0 and r["pct_of_floor"] > 0
+            if r["impl"] == "fused":
+                assert r["x_relu"] > 0 and r["speedup_vs_stock"] > 0
 
 
 def test_agreement_error_stops_the_run():
-    import tensorflow as tf
-
-    from alexops import _bench_tf
-
-    with pytest.raises(_bench_tf.AgreementError, match="refusing to time"):
-        _bench_tf.check_agreement("demo", tf.ones([3]), tf.constant([1.0, 1.0, 1.5]), tf.float32)
+    with pytest.raises(agreement.AgreementError, match="refusing to time"):
+        agreement.check_agreement("demo", [[1.0, 1.0, 1.0]], [[1.0, 1.0, 1.5]], "float32")
 
 
-def test_table_and_speedups():
-    rows = [{"level": "op", "name": "lrn1", "pass": "forward", "impl": "stock", "stats": Stats([4.0, 4.0])},
-            {"level": "op", "name": "lrn1", "pass": "forward", "impl": "fused", "stats": Stats([1.0, 1.0])}]
-    compare.add_speedups(rows)
-    assert rows[1]["speedup_vs_stock"] == pytest.approx(4.0)
-    assert "4.00x" in compare.format_table(rows)
+def test_agreement_rejects_nan_and_wrong_shapes():
+    with pytest.raises(agreement.AgreementError):
+        agreement.check_agreement("demo", [[1.0, 2.0]], [[1.0, float("nan")]], "float32")
+    with pytest.raises(agreement.AgreementError, match="shape"):
+        agreement.check_agreement("demo", [[1.0, 2.0]], [[1.0, 2.0, 3.0]], "float32")
+
+
+def test_derived_columns_and_table():
+    def row(impl, ms, kind="lrn"):
+        return report.op_row("lrn1", (1, 2, 2, 4), "forward", impl, Stats([ms, ms]), 1000, 2, kind)
+
+    rows = report.add_derived([row("copy", 0.5, "yardstick"), row("relu", 1.0, "yardstick"), row("stock", 4.0),
+                               row("fused", 1.25)])
+    fused = rows[-1]
+    assert fused["speedup_vs_stock"] == pytest.approx(3.2)
+    assert fused["x_relu"] == pytest.approx(1.25)
+    assert fused["floor_ms"] == pytest.approx(0.5) and fused["pct_of_floor"] == pytest.approx(40.0)
+    assert fused["gb_per_s"] == pytest.approx(2000 / 1.25e-3 / 1e9)
+    assert rows[0]["speedup_vs_stock"] is None  # yardsticks are not sped up
+    table = report.format_table(rows)
+    assert "3.20x" in table and "1.25x" in table and "40%" in table
+
+
+def test_plot_draws_the_floors(tmp_path):
+    pytest.importorskip("matplotlib")
+    rows = report.add_derived([
+        report.op_row("lrn1", (1, 2, 2, 4), "forward", impl, Stats([ms]), 1000, 2, kind)
+        for impl, ms, kind in (("copy", 0.5, "yardstick"), ("relu", 1.0, "yardstick"), ("stock", 4.0, "lrn"),
+                               ("fused", 1.25, "lrn"))])
+    report.write_plot(tmp_path / "plot.png", rows, "test")
+    assert (tmp_path / "plot.png").stat().st_size > 1000

@@ -126,7 +126,7 @@ def test_cupy_api_rejects_bad_input():
         acp.lrn_relu(x.transpose(0, 2, 1, 3))
     with pytest.raises(ValueError, match="4-D"):
         acp.lrn_relu(x[0])
-    with pytest.raises(ValueError, match="float16, bfloat16, float32 or float64"):
+    with pytest.raises(TypeError, match="float16, bfloat16, float32 or float64"):
         acp.lrn_relu(x.astype(np.int32))
     with pytest.raises(ValueError, match="depth_radius"):
         acp.lrn_relu(x, depth_radius=-2)
@@ -136,26 +136,30 @@ def test_cupy_api_rejects_bad_input():
         acp.lrn_relu(np.zeros((1, 1, 1, 1), np.float32))
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float16])
+@pytest.mark.parametrize("dtype", ["float32", "float16", "float64"])
 def test_cudnn_baseline_matches_reference(dtype):
-    """Proves the alpha mapping (cuDNN alpha = TF alpha * (2R+1)) and the NHWC descriptor."""
-    import alexops.cupy as acp
+    """The benchmark's stock baseline: proves the alpha mapping (cuDNN alpha = TF alpha *
+    (2R+1)), the NHWC descriptor and the ReLU kernels on 16-bit storage."""
+    from alexops.bench import cudnn, cupy_backend
 
-    if not acp.cudnn_available():
+    if not cudnn.available():
         pytest.skip("built without cuDNN")
     cp = cupy()
-    x = random_input((2, 5, 5, 64), seed=55, dtype=dtype)
-    dy = random_input(x.shape, seed=56, dtype=dtype)
-    x_dev = cp.asarray(x)
-    r, y = acp.cudnn_relu_lrn(x_dev, **ALEXNET)
-    dx = acp.cudnn_relu_lrn_grad(x_dev, r, y, cp.asarray(dy), **ALEXNET)
-    x64, dy64 = x.astype(np.float64), dy.astype(np.float64)
-    rtol = 1e-5 if dtype == np.float32 else 4e-3
-    ref_y = lrn_relu_reference(x64, **ALEXNET)
-    ref_dx = lrn_relu_grad_reference(x64, dy64, **ALEXNET)
-    np.testing.assert_allclose(cp.asnumpy(y).astype(np.float64), ref_y, rtol=rtol, atol=rtol * np.abs(ref_y).max())
-    np.testing.assert_allclose(cp.asnumpy(dx).astype(np.float64), ref_dx, rtol=rtol,
-                               atol=rtol * np.abs(ref_dx).max())
+    x = random_input((2, 5, 5, 64), seed=55, dtype=np.float32)
+    dy = random_input(x.shape, seed=56, dtype=np.float32)
+    x_dev = cupy_backend.from_float32(cp.asarray(x), dtype)
+    dy_dev = cupy_backend.from_float32(cp.asarray(dy), dtype)
+    r, y, d_r, dx = (cp.empty_like(x_dev) for _ in range(4))
+    stock = cudnn.ReluCudnn(dtype, ALEXNET, *cupy_backend.relu_kernels(dtype))
+    stream = cp.cuda.get_current_stream()
+    stock.forward(x_dev, r, y, stream)
+    stock.backward(x_dev, r, y, dy_dev, d_r, dx, stream)
+    x64, dy64 = cupy_backend.to_float64(x_dev, dtype), cupy_backend.to_float64(dy_dev, dtype)
+    rtol = {"float32": 1e-5, "float64": 1e-5, "float16": 4e-3}[dtype]
+    ref_y = lrn_relu_reference(x64, **as_float32_attrs(ALEXNET))
+    ref_dx = lrn_relu_grad_reference(x64, dy64, **as_float32_attrs(ALEXNET))
+    np.testing.assert_allclose(cupy_backend.to_float64(y, dtype), ref_y, rtol=rtol, atol=rtol * np.abs(ref_y).max())
+    np.testing.assert_allclose(cupy_backend.to_float64(dx, dtype), ref_dx, rtol=rtol, atol=rtol * np.abs(ref_dx).max())
 
 
 def test_tensorflow_gpu_kernels():

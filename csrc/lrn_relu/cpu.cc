@@ -1,276 +1,17 @@
-// CPU kernels. Each pixel's C channels are contiguous in NHWC, so a pixel is processed as
-// one row, a vector of channels at a time (cpu_simd.h): loaded and converted to the
-// arithmetic type, windowed, and converted and stored once.
-//
-// Window sums over a row padded with R zeros at both ends, so edges need no clipping:
-//  - R <= kDirectMaxRadius: the 2R+1 shifted rows are added directly. Per element that is
-//    at most 17 vector adds, cheaper than any scan for the radii LRN is used with.
-//  - larger R: blocks of W = 2R+1 (van Herk / Gil-Werman, for sums). Every window is a
-//    block suffix plus the next block's prefix: O(1) work per element for any radius.
-// Either way each sum holds only terms inside its window (squares, or the backward's
-// t_c), so a large value that has left the window leaves no rounding debris, which a
-// running add/subtract sum would.
+// CPU LRN(+ReLU) kernels: the per-row machinery is in common/lrn_rows_cpu.h (window sums,
+// N^-beta, scratch, the double-precision path); this file runs it over blocks of pixels,
+// forward and backward, on the caller's parallel-for.
 #include "lrn_relu/cpu.h"
 
-#include <algorithm>
-#include <atomic>
-#include <cmath>
-#include <limits>
-#include <new>
-#include <string>
-#include <utility>
-#include <vector>
-
-#include "common/cpu_simd.h"
-#include "common/float_env.h"
+#include "common/lrn_rows_cpu.h"
 
 namespace alexops {
 namespace {
 
-using namespace cpu_simd;
-
-constexpr int64_t kDirectMaxRadius = 8;
-// Pixels per phase (see BlockScratch): up to 16, fewer when their scratch rows would not fit
-// in half of a 48 KiB L1 (15-20% faster backward at C = 192 than 16 pixels, measured with
-// scripts/cpu_kernel_bench.cc).
-constexpr int64_t kMaxBlockPixels = 16;
-constexpr int64_t kScratchBytes = 24 * 1024;
-// How far ahead of the block being computed the forward prefetches its input. The hardware
-// prefetchers alone left a large tensor 2x slower per element than one in L2; 16-32 KiB
-// ahead measured 10-25% faster with scripts/cpu_kernel_bench.cc (asking for the outputs
-// too was slower). The backward, with its larger scratch and two input streams, measured
-// no better with it, so it does not.
-constexpr int64_t kPrefetchBytes = 24 * 1024;
 // Pixels per parallel work unit: enough to amortise scheduling, few enough to balance.
 constexpr int64_t kPixelsPerUnit = 64;
 // Rough cycles per element, for the scheduler's shard sizes only.
 constexpr int64_t kCyclesPerElement = 8;
-
-// N^(-beta) and 1/N for one vector of norms N. Float vectors on targets with a reciprocal-
-// sqrt estimate take it for N^(-1/2), unchecked: it is right for positive normal N, and
-// elsewhere it gives inf or NaN, which FloatRowCheck sees, and the pixel is redone in double. Other
-// targets and double take exact vector sqrt and divide, whose special values are IEEE's:
-// 0^(-beta) = inf, inf^(-beta) = 0, a negative N^(-beta) is NaN. Either way N^(-3/4) is
-// q * (q * q^(-1/2)) or q * sqrt(q), q = N^(-1/2): in that order no intermediate is smaller
-// than the result, so it stays right wherever the result is a normal number (through 1/N
-// it would not: 1/N is subnormal for N > 2^126, where N^(-3/4) is still ~1e-29).
-template <PowerKind kKind, typename A, bool kRefine = true>
-ALEXOPS_INLINE void norm_powers(typename Simd<A>::Vec n, A beta, typename Simd<A>::Vec& power,
-                                typename Simd<A>::Vec& inverse) {
-  using Vec = typename Simd<A>::Vec;
-  if constexpr (kKind == PowerKind::kHalf || kKind == PowerKind::kThreeQuarters) {
-    Vec q;  // N^-1/2
-    if constexpr (kHasFastReciprocalSqrt<A>) {
-      q = fast_reciprocal_sqrt<A, kRefine>(n);
-      inverse = q * q;
-      if constexpr (kKind == PowerKind::kHalf) power = q;
-      else power = q * (q * fast_reciprocal_sqrt<A, kRefine>(q));
-    } else {
-      for (int64_t i = 0; i < Simd<A>::kLanes; ++i) q[i] = A(1) / std::sqrt(n[i]);
-      inverse = A(1) / n;
-      if constexpr (kKind == PowerKind::kHalf) {
-        power = q;
-      } else {
-        Vec root_q;
-        for (int64_t i = 0; i < Simd<A>::kLanes; ++i) root_q[i] = std::sqrt(q[i]);
-        power = q * root_q;
-      }
-    }
-  } else if constexpr (kKind == PowerKind::kOne) {
-    inverse = A(1) / n;
-    power = inverse;
-  } else {
-    inverse = A(1) / n;
-    for (int64_t i = 0; i < Simd<A>::kLanes; ++i) power[i] = std::pow(n[i], -beta);
-  }
-}
-
-// Watches one float row for the pixels float arithmetic gets wrong, to be redone in double
-// (PixelInDouble): where some N^(-beta) is not finite (N = 0, subnormal, negative, inf or
-// NaN, for which the reciprocal-sqrt estimate or its Newton step goes astray) and, in the
-// backward, where some N exceeds 2^40 (t = dy r N^(-beta-1) underflows there while dx does
-// not). One FMA per vector for the first, one max for the second. The lanes past C count
-// too: their N is bias, so with bias <= 0 a row whose C is not a whole number of vectors is
-// redone in double, more slowly but rightly. A no-op for double.
-template <typename A>
-struct FloatRowCheck {
-  using V = Simd<A>;
-  static constexpr bool kTracked = std::is_same_v<A, float>;
-  static constexpr A kBackwardMaxNorm = A(int64_t(1) << 40);
-  typename V::Vec poisoned{};  // power * 0 summed: 0, or NaN once a power was inf or NaN
-  typename V::Vec greatest = typename V::Vec{} - std::numeric_limits<A>::infinity();
-
-  ALEXOPS_INLINE void add_power(typename V::Vec power) {
-    if constexpr (kTracked) poisoned = power * A(0) + poisoned;
-  }
-  ALEXOPS_INLINE void add_norm(typename V::Vec norm) {
-    if constexpr (kTracked) greatest = norm > greatest ? norm : greatest;  // maxps
-  }
-
-  bool needs_double(bool check_norms) const {
-    if constexpr (!kTracked) return false;
-    return any_lane_nonzero<A>(poisoned) || (check_norms && any_lane_nonzero<A>(greatest > kBackwardMaxNorm));
-  }
-};
-
-// One pixel in double precision with direct window sums, for the float pixels FloatRowCheck
-// flags (rare: bias <= 0 with tiny inputs, or |x| beyond ~1e6 in the backward). There float
-// intermediates lose the answer while the answer itself is a normal number: squares of
-// x ~ 1e-21 are subnormal (a few bits left) though y = x N^(-1/2) ~ 1; t = dy r N^(-beta-1)
-// underflows for N ~ 1e38 (~1e-48) though dx, r times a window of t, is ~1e-29. In double
-// every intermediate keeps its value. O(C * R) work.
-struct PixelInDouble {
-  std::vector<double> rows;  // r, N, and the backward's g and t
-
-  // r <- the pixel's relu(x) (from the float scratch row, where it is exact), N <- its norms.
-  void norms(const LrnParams& p, int64_t R, const float* r_in, int64_t C) {
-    rows.resize(4 * C);
-    double* r = rows.data();
-    double* n = r + C;
-    for (int64_t c = 0; c < C; ++c) r[c] = r_in[c];
-    for (int64_t c = 0; c < C; ++c) {
-      double squares = 0;
-      for (int64_t j = std::max<int64_t>(0, c - R); j <= std::min(C - 1, c + R); ++j) squares += r[j] * r[j];
-      n[c] = double(p.bias) + double(p.alpha) * squares;
-    }
-  }
-
-  template <typename T>
-  void forward(const LrnParams& p, int64_t R, const float* r_in, T* y, int64_t C) {
-    norms(p, R, r_in, C);
-    const double* r = rows.data();
-    const double* n = r + C;
-    for (int64_t c = 0; c < C; ++c) store(float(r[c] * std::pow(n[c], -double(p.beta))), y + c);
-  }
-
-  template <typename T>
-  void backward(const LrnParams& p, int64_t R, const float* r_in, const T* dy, T* dx, int64_t C) {
-    norms(p, R, r_in, C);
-    const double* r = rows.data();
-    const double* n = r + C;
-    double* g = rows.data() + 2 * C;
-    double* t = rows.data() + 3 * C;
-    for (int64_t c = 0; c < C; ++c) {
-      g[c] = double(to_acc(dy[c])) * std::pow(n[c], -double(p.beta));
-      t[c] = g[c] * r[c] / n[c];
-    }
-    const double two_alpha_beta = 2.0 * double(p.alpha) * double(p.beta);
-    for (int64_t c = 0; c < C; ++c) {
-      double window = 0;
-      for (int64_t j = std::max<int64_t>(0, c - R); j <= std::min(C - 1, c + R); ++j) window += t[j];
-      const double d_r = g[c] - two_alpha_beta * r[c] * window;
-      store(float(p.relu && !(r[c] > 0) ? 0.0 : d_r), dx + c);  // ReluGrad: 0 at x <= 0
-    }
-  }
-};
-
-// Scratch rows for one thread and one block of pixels, each a whole number of vectors long
-// (lanes past C hold zeros). Padded rows keep R zeros before and after the channels. The
-// forward needs r and squares; the backward g and t too.
-//
-// Pixels go through each phase a block at a time because the window sums read rows that the
-// previous phase wrote, at unaligned offsets: read straight after the write, every such load
-// waits on the store buffer (failed store-to-load forwarding), which cost more than all the
-// arithmetic. A block's worth of other work in between lets the stores land.
-template <typename A>
-struct BlockScratch {
-  using V = Simd<A>;
-  BlockScratch(int64_t channels, int64_t radius, bool backward)
-      : C(channels), R(radius), Cv((channels + V::kLanes - 1) / V::kLanes * V::kLanes),
-        padded_stride(Cv + 2 * radius), direct(radius <= kDirectMaxRadius),
-        block_pixels(std::clamp<int64_t>(kScratchBytes / (2 * sizeof(A) * (Cv + padded_stride)), 1,
-                                         kMaxBlockPixels)),
-        r(block_pixels * Cv, A(0)), g(backward ? block_pixels * Cv : 0, A(0)),
-        squares(block_pixels * padded_stride, A(0)), t(backward ? block_pixels * padded_stride : 0, A(0)),
-        sums(direct ? 0 : Cv, A(0)), prefix(direct ? 0 : padded_stride), suffix(direct ? 0 : padded_stride),
-        wide(backward ? block_pixels : 0) {}
-  int64_t C, R, Cv, padded_stride;
-  bool direct;             // window sums by direct addition (else by block scans)
-  int64_t block_pixels;    // pixels per phase
-  std::vector<A> r;        // relu(x)
-  std::vector<A> g;        // dy * N^(-beta)
-  std::vector<A> squares;  // padded r^2
-  std::vector<A> t;        // padded dy * r * N^(-beta-1)
-  std::vector<A> sums, prefix, suffix;  // the block-scan path's rows
-  std::vector<char> wide;  // backward: pixels to redo in double (NormRange)
-  PixelInDouble in_double;
-  A* r_row(int64_t i) { return r.data() + i * Cv; }
-  A* g_row(int64_t i) { return g.data() + i * Cv; }
-  A* squares_row(int64_t i) { return squares.data() + i * padded_stride; }  // starts at the pad
-  A* t_row(int64_t i) { return t.data() + i * padded_stride; }              // starts at the pad
-};
-
-// Window sums of one padded row: window(c) = padded[c] + ... + padded[c + 2R], a vector at a
-// time. Direct addition for small radii; for larger ones prepare() runs the block scans
-// (van Herk / Gil-Werman, for sums: each window is a block suffix plus the next block's
-// prefix, O(1) per element for any radius) and window() reads their result.
-template <typename A>
-struct WindowSums {
-  using V = Simd<A>;
-  BlockScratch<A>& s;
-  const A* padded;
-
-  WindowSums(BlockScratch<A>& scratch, const A* row) : s(scratch), padded(row) {
-    if (!s.direct) block_scans();
-  }
-
-  typename V::Vec window(int64_t c) const {
-    if (!s.direct) return V::load(s.sums.data() + c);
-    const int64_t width = 2 * s.R + 1;
-    typename V::Vec even = V::load(padded + c), odd{};  // two chains of dependent adds
-    int64_t k = 1;
-    for (; k + 1 < width; k += 2) {
-      odd += V::load(padded + c + k);
-      even += V::load(padded + c + k + 1);
-    }
-    if (k < width) odd += V::load(padded + c + k);
-    return even + odd;
-  }
-
-  void block_scans() const {
-    const int64_t width = 2 * s.R + 1, rows = s.C + 2 * s.R;
-    A* pre = s.prefix.data();
-    A* suf = s.suffix.data();
-    for (int64_t b0 = 0; b0 < rows; b0 += width) {
-      const int64_t b1 = std::min(b0 + width, rows);
-      A acc = 0;
-      for (int64_t i = b0; i < b1; ++i) pre[i] = acc += padded[i];
-      acc = 0;
-      for (int64_t i = b1 - 1; i >= b0; --i) suf[i] = acc += padded[i];
-    }
-    for (int64_t c = 0; c < s.C; ++c)
-      s.sums[c] = (c % width == 0) ? pre[c + 2 * s.R] : suf[c] + pre[c + 2 * s.R];
-  }
-};
-
-// Brings rows [first, last) of `data` (C elements each) towards the core ahead of use.
-template <typename T>
-void prefetch_rows(const T* data, int64_t first, int64_t last, int64_t C) {
-  const char* begin = reinterpret_cast<const char*>(data + first * C);
-  const char* end = reinterpret_cast<const char*>(data + last * C);
-  for (const char* line = begin; line < end; line += 64) __builtin_prefetch(line, 0, 3);
-}
-
-// The pixels [first, last) whose inputs to prefetch while block [block, block + n) runs.
-inline std::pair<int64_t, int64_t> prefetch_range(int64_t block, int64_t n, int64_t end, int64_t row_bytes) {
-  const int64_t ahead = std::max(n, kPrefetchBytes / row_bytes);
-  const int64_t first = std::min(end, block + ahead);
-  return {first, std::min(end, first + n)};
-}
-
-// Row i of the block: r <- relu(x) (or x), squares <- padded r^2.
-template <typename T, typename A>
-void load_and_square(BlockScratch<A>& s, int64_t i, const T* x, bool relu) {
-  using V = Simd<A>;
-  A* r = s.r_row(i);
-  A* sq = s.squares_row(i) + s.R;
-  for_each_vector<A>(s.C, [&](int64_t c, int64_t n) {
-    typename V::Vec v = load_row_vector(x, c, n);
-    if (relu) v = v < A(0) ? typename V::Vec{} : v;  // NaN passes through, as in tf.nn.relu
-    V::store(r + c, v);
-    V::store(sq + c, v * v);
-  });
-}
 
 template <PowerKind kKind, typename T, typename A = Acc<T>>
 void forward_pixels(const LrnParams& p, const T* x, T* y, int64_t C, int64_t begin, int64_t end) {
@@ -358,26 +99,15 @@ void backward_pixels(const LrnParams& p, const T* x, const T* dy, T* dx, int64_t
   }
 }
 
-// Runs pixels_fn over ranges of pixels through parallel_for. Every range runs with gradual
-// underflow (float_env.h), and nothing it throws leaves its thread: a failed scratch
-// allocation becomes the ResourceExhausted this returns.
+// Runs pixels_fn over ranges of whole work units of pixels, on parallel_for's threads.
 template <typename Fn>
 Status for_each_pixel_range(int64_t n_pixels, int64_t C, const ParallelFor& parallel_for, Fn&& pixels_fn) {
   if (n_pixels == 0 || C == 0) return Status::Ok();
-  std::atomic<bool> out_of_memory{false};
   const int64_t units = (n_pixels + kPixelsPerUnit - 1) / kPixelsPerUnit;
-  parallel_for(units, kPixelsPerUnit * C * kCyclesPerElement, [&](int64_t begin, int64_t end) {
-    try {
-      ScopedGradualUnderflow ieee_subnormals;
-      pixels_fn(begin * kPixelsPerUnit, std::min(n_pixels, end * kPixelsPerUnit));
-    } catch (const std::bad_alloc&) {
-      out_of_memory = true;
-    }
-  });
-  if (out_of_memory)
-    return Status::ResourceExhausted("alexops: out of memory for the CPU kernel's scratch rows (channels=" +
-                                     std::to_string(C) + ")");
-  return Status::Ok();
+  return guarded_parallel_for(units, kPixelsPerUnit * C * kCyclesPerElement, parallel_for,
+                              [&](int64_t begin, int64_t end) {
+                                pixels_fn(begin * kPixelsPerUnit, std::min(n_pixels, end * kPixelsPerUnit));
+                              });
 }
 
 }  // namespace

@@ -1,8 +1,8 @@
 // CUDA kernels. A block takes a tile of whole pixels: because NHWC keeps a pixel's channels
 // together, a tile is one contiguous run of memory, read once (coalesced) into shared
 // memory and written once. Window sums inside the tile use the same block-prefix/suffix
-// split as the CPU kernels (see cpu.cc): O(1) work per element for any radius and no
-// add/subtract drift.
+// split as the CPU kernels (explained in common/lrn_rows_cpu.h): O(1) work per element
+// for any radius and no add/subtract drift.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
@@ -11,50 +11,17 @@
 
 #include "lrn_relu/cuda.h"
 
+#include "common/lrn_math_cuda.cuh"
+
 namespace alexops {
 namespace {
 
 constexpr int kThreadsPerBlock = 256;
 // Shared memory per block: 24 KiB lets 8 blocks (2048 threads, the most an SM runs) share
-// the ~228 KiB of a Hopper or Ampere SM.
+// the 228 KiB of a Hopper SM; an A100's 164 KiB fits 6.
 constexpr int64_t kTargetTileBytes = 24 * 1024;
-// Enough resident blocks to fill any current GPU; larger inputs loop over tiles.
+// A cap on the grid's size, not a residency target: blocks loop over the tiles past it.
 constexpr int64_t kMaxGridBlocks = 1 << 20;
-
-template <typename T> struct DeviceIO;
-template <> struct DeviceIO<float> {
-  __device__ static float load(const float* p) { return *p; }
-  __device__ static void store(float v, float* p) { *p = v; }
-};
-template <> struct DeviceIO<double> {
-  __device__ static double load(const double* p) { return *p; }
-  __device__ static void store(double v, double* p) { *p = v; }
-};
-template <> struct DeviceIO<half_bits> {
-  __device__ static float load(const half_bits* p) { return __half2float(*reinterpret_cast<const __half*>(p)); }
-  __device__ static void store(float v, half_bits* p) { *reinterpret_cast<__half*>(p) = __float2half_rn(v); }
-};
-template <> struct DeviceIO<bfloat16_bits> {
-  __device__ static float load(const bfloat16_bits* p) {
-    return __bfloat162float(*reinterpret_cast<const __nv_bfloat16*>(p));
-  }
-  __device__ static void store(float v, bfloat16_bits* p) {
-    *reinterpret_cast<__nv_bfloat16*>(p) = __float2bfloat16_rn(v);
-  }
-};
-
-__device__ inline float reciprocal_sqrt(float v) { return rsqrtf(v); }
-__device__ inline double reciprocal_sqrt(double v) { return rsqrt(v); }
-
-template <PowerKind kKind, typename A>
-__device__ inline A negative_power(A n, A beta) {
-  if constexpr (kKind == PowerKind::kHalf) return reciprocal_sqrt(n);
-  else if constexpr (kKind == PowerKind::kThreeQuarters) {
-    const A q = reciprocal_sqrt(n);  // n^-1/2
-    return q * sqrt(q);              // n^-1/2 * n^-1/4
-  } else if constexpr (kKind == PowerKind::kOne) return A(1) / n;
-  else return pow(n, -beta);
-}
 
 template <typename A>
 struct DeviceParams {

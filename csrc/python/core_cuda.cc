@@ -56,19 +56,9 @@ void register_cuda_functions(py::module_& m) {
         py::arg("channels"), py::arg("dtype"), py::arg("depth_radius"), py::arg("bias"), py::arg("alpha"),
         py::arg("beta"), py::arg("relu"), py::arg("stream"),
         "Launch dx = d LRN(relu(x)) / dx applied to dy, on `stream`.");
-#if defined(ALEXOPS_WITH_CUDNN)
-  register_cudnn_functions(m);
-#endif
 #else
   m.def("cuda_available", [] { return false; }, "False: this build has no CUDA kernels.");
 #endif
-  m.def("cudnn_available", [] {
-#if defined(ALEXOPS_WITH_CUDNN)
-    return true;
-#else
-    return false;
-#endif
-  }, "Whether the cuDNN LRN baseline was built.");
 }
 
 }  // namespace alexops

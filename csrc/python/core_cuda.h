@@ -6,12 +6,7 @@
 
 namespace alexops {
 
-// Adds cuda_available(), and when built with CUDA forward_cuda/backward_cuda (and, with
-// cuDNN, the cudnn_lrn_* baseline) to the module.
+// Adds cuda_available(), and when built with CUDA forward_cuda/backward_cuda, to the module.
 void register_cuda_functions(pybind11::module_& m);
-
-#if defined(ALEXOPS_WITH_CUDNN)
-void register_cudnn_functions(pybind11::module_& m);
-#endif
 
 }  // namespace alexops

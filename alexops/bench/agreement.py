@@ -13,9 +13,14 @@ class AgreementError(RuntimeError):
 def check_agreement(what, expected, actual, dtype_name):
     """expected, actual: sequences of NumPy arrays; raises AgreementError on a mismatch."""
     tolerance = TOLERANCE[dtype_name]
+    expected, actual = list(expected), list(actual)
+    if len(expected) != len(actual):
+        raise AgreementError(f"{what}: {len(actual)} results where {len(expected)} were expected")
     for e, a in zip(expected, actual):
         e = np.asarray(e, dtype=np.float64)
         a = np.asarray(a, dtype=np.float64)
+        if e.shape != a.shape:
+            raise AgreementError(f"{what}: shape {a.shape} where {e.shape} was expected")
         scale = float(np.max(np.abs(e))) if e.size else 0.0
         error = float(np.max(np.abs(a - e))) / (scale or 1.0) if e.size else 0.0
         if not np.isfinite(a).all() or error > tolerance:

@@ -1,9 +1,11 @@
-// The stock GPU baseline, for comparisons without TensorFlow: cuDNN's cross-channel LRN on
-// NHWC data, as tf.nn.lrn calls it on a CUDA GPU. cuDNN divides alpha by the window size
-// (Caffe's convention), so TensorFlow's alpha is passed as alpha * (2R+1), as TF does.
-// Only the binding lives here; the ReLU before it (and ReluGrad after) is in alexops/cupy.py.
+// alexops.bench._cudnn_baseline: the stock GPU baseline for the benchmark, not part of the
+// API: cuDNN's cross-channel LRN on NHWC data, as tf.nn.lrn calls it on a CUDA GPU. cuDNN
+// divides alpha by the window size (Caffe's convention), so TensorFlow's alpha is passed as
+// alpha * (2R+1), as TF does. Only the binding lives here; the ReLU before it (and ReluGrad
+// after) is in alexops/bench/cudnn.py.
 #include <cuda_runtime.h>
 #include <cudnn.h>
+#include <pybind11/pybind11.h>
 
 #include <cstdint>
 #include <map>
@@ -11,9 +13,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "python/core_cuda.h"
-
-namespace py = pybind11;
+#include "python/binding_helpers.h"
 
 namespace alexops {
 namespace {
@@ -44,7 +44,7 @@ cudnnDataType_t data_type(const std::string& dtype) {
   if (dtype == "float16") return CUDNN_DATA_HALF;
   if (dtype == "float64") return CUDNN_DATA_DOUBLE;
   if (dtype == "bfloat16") return CUDNN_DATA_BFLOAT16;
-  throw py::value_error("dtype must be float16, bfloat16, float32 or float64, got " + dtype);
+  throw py::type_error(std::string("dtype must be ") + kFloatDtypeNames + ", got " + dtype);
 }
 
 // The NHWC tensor descriptor (shared by x, y, dy, dx) and the LRN descriptor of one call.
@@ -110,8 +110,12 @@ void cudnn_lrn_backward(uintptr_t x, uintptr_t y, uintptr_t dy, uintptr_t dx, in
 }
 
 }  // namespace
+}  // namespace alexops
 
-void register_cudnn_functions(py::module_& m) {
+PYBIND11_MODULE(_cudnn_baseline, m) {
+  namespace py = pybind11;
+  using namespace alexops;
+  m.doc() = "cuDNN's LRN on NHWC device data: the stock GPU baseline of alexops' benchmark.";
   m.def("cudnn_lrn_forward", &cudnn_lrn_forward, py::arg("x"), py::arg("y"), py::arg("n"), py::arg("h"),
         py::arg("w"), py::arg("c"), py::arg("dtype"), py::arg("depth_radius"), py::arg("bias"),
         py::arg("alpha"), py::arg("beta"), py::arg("stream"),
@@ -121,5 +125,3 @@ void register_cudnn_functions(py::module_& m) {
         py::arg("bias"), py::arg("alpha"), py::arg("beta"), py::arg("stream"),
         "cuDNN LRN backward: dx from the LRN input x, its output y and dy.");
 }
-
-}  // namespace alexops

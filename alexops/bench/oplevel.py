@@ -1,0 +1,80 @@
+"""The op-level benchmark, one loop for every backend: for each of AlexNet's two LRN shapes,
+check every implementation against the float64 reference (and fused against stock on the
+whole batch), then time them and the yardsticks (a copy, a ReLU) side by side, pass by pass.
+
+A backend says how to run things on its device:
+  name, description           what it is and what it runs on
+  unsupported                 exception types meaning "this implementation has no such
+                              dtype or device here" (it is left out, with a message)
+  inputs(shape, dtype)        input sets [(x, dy)], enough to rotate past the caches
+  implementations(dtype)      {impl: (forward(batch), forward_backward(batch))}: the LRN
+                              implementations, checked; each takes an input set and
+                              returns what it computed (y; y and dx) in the backend's arrays
+  yardsticks(shape, dtype)    the same for "copy" and "relu", not checked
+  passes(inputs)              [(pass name, tensors moved, input sets, which of the two)]
+  head(batch, n)              an input set of the first n images of another
+  x_and_dy(batch)             an input set's x and dy
+  to_numpy(results, dtype)    a list of float64 NumPy arrays from a sequence of results
+  time(steps, settings, label, log, inputs)   {impl: Stats}
+"""
+import numpy as np
+
+from alexops.alexnet import LRN_PARAMS
+from alexops.bench import agreement, report
+from alexops.reference import lrn_relu_grad_reference, lrn_relu_reference
+
+# [rows, cols, depth] of the LRN inputs after AlexNet's conv1 and conv2.
+OP_SHAPES = {"lrn1": (56, 56, 64), "lrn2": (27, 27, 192)}
+# Images checked against the float64 reference (NumPy is slow on the whole batch).
+REFERENCE_IMAGES = 2
+
+
+def reference_results(x, dy):
+    """y and dx of the write-up's LRN in float64, with the op's float32 attributes."""
+    params = {k: (float(np.float32(v)) if isinstance(v, float) else v) for k, v in LRN_PARAMS.items()}
+    return lrn_relu_reference(x, **params), lrn_relu_grad_reference(x, dy, **params)
+
+
+def checked_implementations(backend, shape, dtype, inputs, log):
+    """The backend's implementations that agree with the reference; others raise
+    AgreementError. Those the backend cannot run in this dtype are left out (never fused)."""
+    impls = backend.implementations(dtype)
+    small = backend.head(inputs[0], REFERENCE_IMAGES)
+    ref_y, ref_dx = reference_results(*backend.to_numpy(backend.x_and_dy(small), dtype))
+    what = f"{list(shape)} {dtype}"
+    for impl, (forward, forward_backward) in list(impls.items()):
+        try:
+            agreement.check_agreement(f"{impl} forward on {what} vs the float64 reference", [ref_y],
+                                      backend.to_numpy([forward(small)], dtype), dtype)
+            agreement.check_agreement(f"{impl} forward+backward on {what} vs the float64 reference", [ref_y, ref_dx],
+                                      backend.to_numpy(forward_backward(small), dtype), dtype)
+        except backend.unsupported as error:
+            if impl == "fused":
+                raise
+            log(f"  {impl}: not timed, no {dtype} LRN here ({type(error).__name__})")
+            del impls[impl]
+    stock = next((impl for impl in report.STOCK_IMPLS if impl in impls), None)
+    if stock:
+        agreement.check_agreement(f"fused vs {stock} forward+backward on {what}",
+                                  backend.to_numpy(impls[stock][1](inputs[0]), dtype),
+                                  backend.to_numpy(impls["fused"][1](inputs[0]), dtype), dtype)
+    return impls
+
+
+def run_op_level(backend, settings, log):
+    dtype = settings["dtype"]
+    rows = []
+    for name, (height, width, channels) in settings["op_shapes"].items():
+        shape = (settings["batch"], height, width, channels)
+        inputs = backend.inputs(shape, dtype)
+        impls = checked_implementations(backend, shape, dtype, inputs, log)
+        yardsticks = backend.yardsticks(shape, dtype)
+        kinds = {**{impl: "yardstick" for impl in yardsticks}, **{impl: "lrn" for impl in impls}}
+        everything = {**yardsticks, **impls}
+        tensor_bytes = int(np.prod(shape)) * np.dtype(np.float16 if dtype == "bfloat16" else dtype).itemsize
+        for pass_name, tensors, pass_inputs, which in backend.passes(inputs):
+            steps = {impl: (lambda batch, fns=fns: fns[which](batch)) for impl, fns in everything.items()}
+            stats = backend.time(steps, settings, f"op {name} {pass_name}", log, pass_inputs)
+            rows += [report.op_row(name, shape, pass_name, impl, stats[impl], tensor_bytes, tensors, kinds[impl])
+                     for impl in everything]
+    return rows

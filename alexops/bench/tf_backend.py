@@ -1,0 +1,176 @@
+"""The TensorFlow backend of `python -m alexops.compare`: op level (stock, stock under XLA,
+fused; a copy and a ReLU as yardsticks) and model level (the write-up's AlexNet).
+
+On a CPU each call is timed with the host clock. On a GPU each timed step is several calls
+back to back and one sync, so the GPU stays busy and the host's dispatch is reported apart.
+"""
+import concurrent.futures
+import itertools
+import os
+
+import numpy as np
+import tensorflow as tf
+
+import alexops
+from alexops import alexnet
+from alexops.alexnet import LRN_PARAMS
+from alexops.bench import agreement, report
+from alexops.bench.timing import time_host
+
+# Share of non-zero entries in the dy that reaches LRN in AlexNet: the gradient coming back
+# through a 3x3/2 max-pool is about 15% non-zero. Stock LRNGrad skips zero entries.
+SPARSE_DY_DENSITY = 0.15
+# Input sets to rotate among: on a GPU together several times the L2 cache.
+INPUT_SETS = 3
+# Calls per timed step on a GPU (see the module's docstring).
+GPU_CALLS_PER_STEP = 10
+
+
+def _forward_backward(forward, jit_compile=False):
+    """A tf.function returning y and dx (both, so neither pass can be pruned)."""
+    @tf.function(jit_compile=jit_compile, reduce_retracing=True)
+    def step(x, dy):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = forward(x)
+        return y, tape.gradient(y, x, output_gradients=dy)
+
+    return step
+
+
+def _pair(forward, forward_backward):
+    """(forward, forward_backward) steps taking an input set (x, dy)."""
+    return (lambda batch: forward(batch[0])), (lambda batch: forward_backward(*batch))
+
+
+class TensorFlowBackend:
+    name = "tf"
+    unsupported = (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError, tf.errors.NotFoundError,
+                   tf.errors.InternalError, TypeError)
+
+    def __init__(self, device):
+        self.device = device
+        self.on_gpu = "GPU" in device.upper()
+        self.threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+    def description(self):
+        if self.on_gpu:
+            details = tf.config.experimental.get_device_details(tf.config.list_physical_devices("GPU")[0])
+            return details.get("device_name", "GPU")
+        return None
+
+    def inputs(self, shape, dtype):
+        with tf.device(self.device):
+            return [(tf.cast(tf.random.normal(shape, seed=i), dtype), tf.cast(tf.random.normal(shape, seed=100 + i), dtype))
+                    for i in range(INPUT_SETS)]
+
+    def passes(self, inputs):
+        sparse = [(x, dy * tf.cast(tf.random.uniform(dy.shape, seed=200 + i) < SPARSE_DY_DENSITY, dy.dtype))
+                  for i, (x, dy) in enumerate(inputs)]
+        return [("forward", 2, inputs, 0), ("forward+backward", 5, inputs, 1), ("fwd+bwd sparse dy", 5, sparse, 1)]
+
+    def implementations(self, dtype):
+        def stock(x):
+            return tf.nn.lrn(tf.nn.relu(x), **LRN_PARAMS)
+
+        def fused(x):
+            return alexops.lrn_relu(x, **LRN_PARAMS)
+
+        return {
+            "stock": _pair(tf.function(stock, reduce_retracing=True), _forward_backward(stock)),
+            "stock+xla": _pair(tf.function(stock, jit_compile=True, reduce_retracing=True),
+                               _forward_backward(stock, jit_compile=True)),
+            "fused": _pair(tf.function(fused, reduce_retracing=True), _forward_backward(fused)),
+        }
+
+    def yardsticks(self, shape, dtype):
+        """relu: tf.nn.relu (2 tensors), and relu + ReluGrad (5). copy: the same bytes moved
+        by a copy into a preallocated buffer: on a CPU split over as many threads as the
+        kernels use (one np.copyto alone runs on one core), on a GPU a device copy."""
+        relu_forward = tf.function(tf.nn.relu, reduce_retracing=True)
+
+        @tf.function(reduce_retracing=True)
+        def relu_forward_backward(x, dy):
+            return tf.nn.relu(x), tf.raw_ops.ReluGrad(gradients=dy, features=x)
+
+        return {"copy": (self._copy_step(shape, dtype, 2), self._copy_step(shape, dtype, 5)),
+                "relu": _pair(relu_forward, relu_forward_backward)}
+
+    def _copy_step(self, shape, dtype, tensors):
+        """A step that copies tensors/2 tensors' worth of bytes (reads as many as it writes),
+        rotating among its own sources so that each copy starts cold."""
+        n_bytes = int(np.prod(shape)) * tf.as_dtype(dtype).size * tensors // 2
+        if self.on_gpu:
+            with tf.device(self.device):
+                sources = itertools.cycle([tf.random.uniform([n_bytes // 4]) for _ in range(INPUT_SETS)])
+            copy = tf.function(lambda t: tf.raw_ops.DeepCopy(x=t))
+            return lambda batch: copy(next(sources))
+        sources = itertools.cycle([np.ones(n_bytes, np.uint8) for _ in range(INPUT_SETS)])
+        destination = np.empty(n_bytes, np.uint8)
+        bounds = np.linspace(0, n_bytes, self.threads + 1).astype(int)
+        pool = concurrent.futures.ThreadPoolExecutor(self.threads)  # np.copyto releases the GIL
+
+        def copy(batch):
+            source = next(sources)
+            list(pool.map(lambda i: np.copyto(destination[bounds[i]:bounds[i + 1]], source[bounds[i]:bounds[i + 1]]),
+                          range(self.threads)))
+
+        return copy
+
+    def head(self, batch, n):
+        return tuple(t[:n] for t in batch)
+
+    def x_and_dy(self, batch):
+        return batch
+
+    def to_numpy(self, results, dtype=None):
+        return [np.asarray(tf.cast(t, tf.float64)) for t in tf.nest.flatten(list(results))]
+
+    def time(self, steps, settings, label, log, inputs):
+        sync = tf.test.experimental.sync_devices if self.on_gpu else None
+        return time_host(steps, settings["op_steps"], settings["op_burn_in"], label, log, inputs, sync,
+                         GPU_CALLS_PER_STEP if self.on_gpu else 1)
+
+
+def run_model_level(settings, log):
+    """The write-up's benchmark: forward to pool5, and forward-backward of l2_loss(pool5)
+    with respect to every weight and bias, stock vs fused, same weights and inputs."""
+    device, dtype = settings["device"], settings["dtype"]
+    on_gpu = "GPU" in device.upper()
+    batch = settings["batch"]
+    with tf.device(device):
+        model = alexnet.AlexNet(include_classifier=settings["full_model"], init=settings["init"], dtype=dtype)
+        image_shape = [batch, settings["image_size"], settings["image_size"], 3]
+        images = [tf.cast(tf.random.normal(image_shape, seed=i), dtype) for i in range(2)]
+        summary = alexnet.activation_summary(model, images[0])
+        log("  activation RMS (init=%s): %s" % (settings["init"], ", ".join(f"{k} {v:.3g}" for k, v in summary.items())))
+        variants = ("stock", "fused")
+        steps = {}
+        for lrn in variants:
+            forward = tf.function(lambda im, lrn=lrn: model(im, lrn=lrn))
+
+            @tf.function
+            def forward_backward(im, lrn=lrn):
+                with tf.GradientTape() as tape:
+                    loss = tf.nn.l2_loss(model(im, lrn=lrn))
+                return tape.gradient(loss, model.variables_list)
+
+            steps[lrn] = {"forward": forward, "forward+backward": forward_backward}
+        backend = TensorFlowBackend(device)
+        for pass_name in ("forward", "forward+backward"):
+            agreement.check_agreement(f"AlexNet {pass_name} fused vs stock",
+                                      backend.to_numpy([steps["stock"][pass_name](images[0])]),
+                                      backend.to_numpy([steps["fused"][pass_name](images[0])]), tf.as_dtype(dtype).name)
+        rows = []
+        sync = tf.test.experimental.sync_devices if on_gpu else None
+        out_name = "fc8" if settings["full_model"] else "pool5"
+        for pass_name in ("forward", "forward+backward"):
+            stats = time_host({lrn: steps[lrn][pass_name] for lrn in variants}, settings["model_steps"],
+                              settings["model_burn_in"], f"model {pass_name}", log, images, sync)
+            rows += [report.model_row(f"alexnet to {out_name}", image_shape, pass_name, lrn, stats[lrn])
+                     for lrn in variants]
+    return rows
+
+
+def default_device():
+    return "/GPU:0" if tf.config.list_physical_devices("GPU") else "/CPU:0"
