@@ -1,23 +1,29 @@
 """The CUDA kernels through CuPy (and TensorFlow's GPU kernels where TF sees a GPU).
 
 Marked `gpu`: skipped cleanly where there is no CUDA device, CuPy, or CUDA build.
-Correctness runs through alexops._core's raw-pointer entry points so that every dtype,
-bfloat16 included, is tested whatever CuPy supports, with outputs poisoned beforehand.
+Correctness runs through alexops._core's raw-pointer entry points, on both kernels (the
+register kernel and the tiled one, forced by name), so that every dtype, bfloat16
+included, is tested whatever CuPy supports, with outputs poisoned beforehand.
 """
 import numpy as np
 import pytest
 
-from alexops.reference import lrn_relu_grad_reference, lrn_relu_reference
-from helpers import (ALEXNET, BFLOAT16, FLOAT_DTYPES, SHAPE_AND_PARAMS, as_float32_attrs,
-                     assert_close_to_reference, case_id, random_input)
+from helpers import (ALEXNET, BFLOAT16, FLOAT_DTYPES, as_float32_attrs, assert_close_to_reference, random_input,
+                     reference_backward, reference_forward)
 
-pytestmark = pytest.mark.gpu
+KERNELS = ("registers", "tiled")
 
 
 def cupy():
     import cupy as cp
 
     return cp
+
+
+def core():
+    from alexops import _core
+
+    return _core
 
 
 def to_device_bits(array):
@@ -34,75 +40,130 @@ def from_device_bits(device, like):
     return cupy().asnumpy(device).view(like.dtype).reshape(like.shape)
 
 
-def fused_forward(x, in_place=False, relu=True, **params):
-    from alexops import _core
+def pixels_and_channels(x):
+    channels = x.shape[-1]
+    return (x.size // channels if channels else 0), channels
 
+
+def fused_forward(x, kernel="auto", out=None, **params):
+    """y on the GPU; out: None (a poisoned buffer), or "x" to write over x's own buffer."""
     cp = cupy()
     x_dev = to_device_bits(x)
-    y_dev = x_dev if in_place else poisoned_like(x)
-    channels = x.shape[-1]
-    _core.forward_cuda(x_dev.data.ptr, y_dev.data.ptr, x.size // channels if channels else 0, channels,
-                       x.dtype.name, relu=relu, stream=cp.cuda.get_current_stream().ptr, **params)
+    y_dev = x_dev if out == "x" else poisoned_like(x)
+    core().forward_cuda(x_dev.data.ptr, y_dev.data.ptr, *pixels_and_channels(x), x.dtype.name,
+                        stream=cp.cuda.get_current_stream().ptr, kernel=kernel, **params)
     return from_device_bits(y_dev, x)
 
 
-def fused_backward(x, dy, relu=True, **params):
-    from alexops import _core
-
+def fused_backward(x, dy, kernel="auto", out=None, **params):
+    """dx on the GPU; out: None (a poisoned buffer), "x" or "dy" to write over that buffer."""
     cp = cupy()
-    x_dev, dy_dev, dx_dev = to_device_bits(x), to_device_bits(dy), poisoned_like(x)
-    channels = x.shape[-1]
-    _core.backward_cuda(x_dev.data.ptr, dy_dev.data.ptr, dx_dev.data.ptr, x.size // channels, channels,
-                        x.dtype.name, relu=relu, stream=cp.cuda.get_current_stream().ptr, **params)
+    x_dev, dy_dev = to_device_bits(x), to_device_bits(dy)
+    dx_dev = {"x": x_dev, "dy": dy_dev}.get(out) if out else poisoned_like(x)
+    core().backward_cuda(x_dev.data.ptr, dy_dev.data.ptr, dx_dev.data.ptr, *pixels_and_channels(x), x.dtype.name,
+                         stream=cp.cuda.get_current_stream().ptr, kernel=kernel, **params)
     return from_device_bits(dx_dev, x)
 
 
-GPU_CASES = SHAPE_AND_PARAMS + [
-    ((2, 7, 9, 96), dict(depth_radius=16, bias=1.0, alpha=0.05, beta=0.75)),   # many tiles, R > 7
-    ((1, 3, 5, 3000), dict(depth_radius=2, bias=1.0, alpha=0.01, beta=0.5)),   # > 48 KiB shared memory
-]
+def takes_registers(dtype, channels, depth_radius):
+    return core().cuda_kernel_for(np.dtype(dtype).name, channels, depth_radius) == "registers"
 
 
-@pytest.mark.parametrize("relu", [True, False])
+def check_both_passes(x, dy, kernel, **params):
+    """Forward and backward on `kernel` against the float64 reference (finite here, so a
+    NaN left from the poison fails the comparison)."""
+    dtype = x.dtype
+    assert_close_to_reference(fused_forward(x, kernel, **params), reference_forward(x, **params), dtype)
+    assert_close_to_reference(fused_backward(x, dy, kernel, **params), reference_backward(x, dy, **params), dtype,
+                              backward=True)
+
+
+CHANNELS = [1, 3, 64, 65, 192, 1000]
+RADII = [0, 1, 4, 8, 9, 17]
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("radius", RADII)
+@pytest.mark.parametrize("channels", CHANNELS)
 @pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=str)
-@pytest.mark.parametrize("case", GPU_CASES, ids=case_id)
-def test_cuda_matches_reference_and_writes_every_element(case, dtype, relu):
-    shape, params = case
-    seed = np.random.SeedSequence().entropy % 2**31  # fresh inputs each run
-    x = random_input(shape, seed, dtype=dtype)
-    dy = random_input(shape, seed + 1, dtype=dtype)
-    x64, dy64 = x.astype(np.float64), dy.astype(np.float64)
-    y = fused_forward(x, relu=relu, **params)
-    dx = fused_backward(x, dy, relu=relu, **params)
-    # The reference is finite here, so a NaN left from the poison would fail the comparison.
-    assert_close_to_reference(y, lrn_relu_reference(x64, relu=relu, **params), dtype, what=f"seed {seed}")
-    assert_close_to_reference(dx, lrn_relu_grad_reference(x64, dy64, relu=relu, **params), dtype,
-                              backward=True, what=f"seed {seed}")
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_both_kernels_match_the_reference(kernel, dtype, channels, radius):
+    """126 pixels (2 x 7 x 9): a partial last tile, and a partial last group of warps."""
+    params = dict(depth_radius=radius, bias=1.0, alpha=0.05, beta=0.75, relu=(channels + radius) % 2 == 0)
+    x = random_input((2, 7, 9, channels), seed=channels * 31 + radius, dtype=dtype)
+    dy = random_input(x.shape, seed=channels * 31 + radius + 1, dtype=dtype)
+    if kernel == "registers" and not takes_registers(dtype, channels, radius):
+        with pytest.raises(ValueError, match="register kernel does not take"):
+            fused_forward(x, kernel, **params)
+        return
+    check_both_passes(x, dy, kernel, **params)
 
 
-def test_cuda_in_place_forward():
-    x = random_input((3, 5, 5, 64), seed=51, dtype=np.float32)
-    assert_close_to_reference(fused_forward(x, in_place=True, **ALEXNET), lrn_relu_reference(x, **ALEXNET),
-                              np.float32)
+@pytest.mark.gpu
+@pytest.mark.parametrize("beta", [0.5, 0.75, 1.0, 0.3])
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=str)
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_every_form_of_the_power(kernel, dtype, beta):
+    for channels, relu in ((64, True), (192, False)):
+        x = random_input((3, 5, 7, channels), seed=int(beta * 100) + channels, dtype=dtype)
+        dy = random_input(x.shape, seed=int(beta * 100) + channels + 1, dtype=dtype)
+        check_both_passes(x, dy, kernel, depth_radius=4, bias=1.0, alpha=0.001 / 9 * 50, beta=beta, relu=relu)
 
 
-def test_cuda_no_cancellation_when_magnitudes_mix():
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=str)
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_aliasing(kernel, dtype):
+    """y may be x; dx may be dy or x: each thread reads what it writes before writing it."""
+    x = random_input((3, 11, 13, 64), seed=71, dtype=dtype)
+    dy = random_input(x.shape, seed=72, dtype=dtype)
+    expected_y = fused_forward(x, kernel, **ALEXNET)
+    expected_dx = fused_backward(x, dy, kernel, **ALEXNET)
+    np.testing.assert_array_equal(fused_forward(x, kernel, out="x", **ALEXNET), expected_y)
+    np.testing.assert_array_equal(fused_backward(x, dy, kernel, out="dy", **ALEXNET), expected_dx)
+    np.testing.assert_array_equal(fused_backward(x, dy, kernel, out="x", **ALEXNET), expected_dx)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_no_cancellation_when_magnitudes_mix(kernel):
     x = np.full((1, 1, 2, 64), 1e-4, np.float32)
     x[..., :10] = 1e4
-    params = dict(depth_radius=2, bias=1.0, alpha=1.0, beta=0.75)
-    assert_close_to_reference(fused_forward(x, **params), lrn_relu_reference(x.astype(np.float64), **params),
-                              np.float32)
+    x[..., 30:33] = 1e4
+    dy = random_input(x.shape, seed=73, dtype=np.float32)
+    check_both_passes(x, dy, kernel, depth_radius=2, bias=1.0, alpha=1.0, beta=0.75)
 
 
-def test_cuda_zero_size_and_nan():
-    assert fused_forward(np.zeros((0, 3, 3, 8), np.float32), **ALEXNET).shape == (0, 3, 3, 8)
-    x = random_input((1, 2, 2, 12), seed=52, dtype=np.float32)
+@pytest.mark.gpu
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_zero_size_nan_and_inf(kernel):
+    assert fused_forward(np.zeros((0, 3, 3, 8), np.float32), "auto", **ALEXNET).shape == (0, 3, 3, 8)
+    x = random_input((2, 1, 3, 64), seed=74, dtype=np.float32)
     x[0, 0, 0, 3] = np.nan
-    np.testing.assert_allclose(fused_forward(x, **ALEXNET), lrn_relu_reference(x, **ALEXNET), rtol=1e-5,
-                               atol=1e-6, equal_nan=True)
+    x[0, 0, 1, 20] = np.inf
+    x[1, 0, 2, 30] = -np.inf
+    dy = random_input(x.shape, seed=75, dtype=np.float32)
+    params = dict(depth_radius=4, bias=1.0, alpha=0.5, beta=0.75)
+    assert_close_to_reference(fused_forward(x, kernel, **params), reference_forward(x, **params), np.float32)
+    assert_close_to_reference(fused_backward(x, dy, kernel, **params), reference_backward(x, dy, **params),
+                              np.float32, backward=True)
 
 
-def test_cupy_api_on_a_side_stream():
+def test_alexnet_shapes_take_the_register_kernel():
+    """No GPU needed: the choice is made on the host."""
+    if not getattr(core(), "cuda_available", lambda: False)():
+        pytest.skip("built without CUDA")
+    for dtype in ("float16", "bfloat16", "float32", "float64"):
+        for channels in (64, 192):
+            assert core().cuda_kernel_for(dtype, channels, ALEXNET["depth_radius"]) == "registers", (dtype, channels)
+        assert core().cuda_kernel_for(dtype, 65, 4) == "tiled"
+        assert core().cuda_kernel_for(dtype, 64, 9) == "tiled"
+
+
+# ---- the CuPy door -----------------------------------------------------------------------
+
+@pytest.mark.gpu
+def test_cupy_door_on_a_side_stream_with_out():
     import alexops.cupy as acp
 
     cp = cupy()
@@ -111,13 +172,30 @@ def test_cupy_api_on_a_side_stream():
     with cp.cuda.Stream(non_blocking=True):
         y = acp.lrn_relu(cp.asarray(x), **ALEXNET)
         dx = acp.lrn_relu_grad(cp.asarray(x), cp.asarray(dy), **ALEXNET)
-        y_host, dx_host = cp.asnumpy(y), cp.asnumpy(dx)
+        out = cp.empty_like(y)
+        assert acp.lrn_relu(cp.asarray(x), out=out, **ALEXNET) is out
+        y_host, dx_host, out_host = cp.asnumpy(y), cp.asnumpy(dx), cp.asnumpy(out)
     assert isinstance(y, cp.ndarray) and y.dtype == np.float32
-    assert_close_to_reference(y_host, lrn_relu_reference(x, **ALEXNET), np.float32)
-    assert_close_to_reference(dx_host, lrn_relu_grad_reference(x, dy, **ALEXNET), np.float32, backward=True)
+    assert_close_to_reference(y_host, reference_forward(x, **ALEXNET), np.float32)
+    assert_close_to_reference(dx_host, reference_backward(x, dy, **ALEXNET), np.float32, backward=True)
+    np.testing.assert_array_equal(out_host, y_host)
 
 
-def test_cupy_api_rejects_bad_input():
+@pytest.mark.gpu
+def test_cupy_door_partly_overlapping_out():
+    import alexops.cupy as acp
+
+    cp = cupy()
+    shape = (2, 5, 5, 64)
+    memory = cp.asarray(random_input((int(np.prod(shape)) + 64,), seed=76, dtype=np.float32))
+    x, out = memory[:-64].reshape(shape), memory[64:].reshape(shape)
+    expected = acp.lrn_relu(x.copy(), **ALEXNET)
+    acp.lrn_relu(x, out=out, **ALEXNET)
+    np.testing.assert_array_equal(cp.asnumpy(out), cp.asnumpy(expected))
+
+
+@pytest.mark.gpu
+def test_cupy_door_rejects_bad_input_as_the_others_do():
     import alexops.cupy as acp
 
     cp = cupy()
@@ -130,12 +208,19 @@ def test_cupy_api_rejects_bad_input():
         acp.lrn_relu(x.astype(np.int32))
     with pytest.raises(ValueError, match="depth_radius"):
         acp.lrn_relu(x, depth_radius=-2)
+    with pytest.raises(TypeError, match="relu must be a bool"):
+        acp.lrn_relu(x, relu=None)
     with pytest.raises(ValueError, match="same shape"):
         acp.lrn_relu_grad(x, x[:1])
     with pytest.raises(TypeError, match="cupy.ndarray"):
         acp.lrn_relu(np.zeros((1, 1, 1, 1), np.float32))
+    with pytest.raises(ValueError, match="too many for the GPU kernel"):  # a user error, not an internal one
+        acp.lrn_relu_grad(cp.zeros((1, 1, 1, 20000), np.float32), cp.zeros((1, 1, 1, 20000), np.float32))
 
 
+# ---- the benchmark's baseline, and TensorFlow's GPU kernels -------------------------------
+
+@pytest.mark.gpu
 @pytest.mark.parametrize("dtype", ["float32", "float16", "float64"])
 def test_cudnn_baseline_matches_reference(dtype):
     """The benchmark's stock baseline: proves the alpha mapping (cuDNN alpha = TF alpha *
@@ -156,19 +241,18 @@ def test_cudnn_baseline_matches_reference(dtype):
     stock.backward(x_dev, r, y, dy_dev, d_r, dx, stream)
     x64, dy64 = cupy_backend.to_float64(x_dev, dtype), cupy_backend.to_float64(dy_dev, dtype)
     rtol = {"float32": 1e-5, "float64": 1e-5, "float16": 4e-3}[dtype]
-    ref_y = lrn_relu_reference(x64, **as_float32_attrs(ALEXNET))
-    ref_dx = lrn_relu_grad_reference(x64, dy64, **as_float32_attrs(ALEXNET))
+    ref_y, ref_dx = reference_forward(x64, **ALEXNET), reference_backward(x64, dy64, **ALEXNET)
     np.testing.assert_allclose(cupy_backend.to_float64(y, dtype), ref_y, rtol=rtol, atol=rtol * np.abs(ref_y).max())
     np.testing.assert_allclose(cupy_backend.to_float64(dx, dtype), ref_dx, rtol=rtol, atol=rtol * np.abs(ref_dx).max())
 
 
+@pytest.mark.gpu
 def test_tensorflow_gpu_kernels():
     tf = pytest.importorskip("tensorflow")
     if not tf.config.list_physical_devices("GPU"):
         pytest.skip("TensorFlow sees no GPU")
     import alexops
 
-    params = as_float32_attrs(ALEXNET)
     x = random_input((2, 5, 5, 64), seed=57, dtype=np.float32)
     dy = random_input(x.shape, seed=58, dtype=np.float32)
     for dtype in (np.float16, BFLOAT16, np.float32, np.float64):
@@ -182,6 +266,5 @@ def test_tensorflow_gpu_kernels():
                 y = alexops.lrn_relu(xt, **ALEXNET)
             dx = tape.gradient(y, xt, output_gradients=tf.constant(dyd))
         assert "GPU" in y.device
-        x64, dy64 = xd.astype(np.float64), dyd.astype(np.float64)
-        assert_close_to_reference(y.numpy(), lrn_relu_reference(x64, **params), dtype)
-        assert_close_to_reference(dx.numpy(), lrn_relu_grad_reference(x64, dy64, **params), dtype, backward=True)
+        assert_close_to_reference(y.numpy(), reference_forward(xd, **as_float32_attrs(ALEXNET)), dtype)
+        assert_close_to_reference(dx.numpy(), reference_backward(xd, dyd, **ALEXNET), dtype, backward=True)

@@ -19,27 +19,47 @@ namespace {
 // Pointers arrive as Python ints (CuPy's .data.ptr and stream.ptr).
 template <typename T> T* as_pointer(uintptr_t address) { return reinterpret_cast<T*>(address); }
 
+CudaKernel kernel_named(const std::string& name) {
+  CudaKernel kernel;
+  if (!parse_cuda_kernel(name, &kernel))
+    throw py::value_error("kernel must be 'auto', 'registers' or 'tiled', got '" + name + "'");
+  return kernel;
+}
+
 void forward_cuda(uintptr_t x, uintptr_t y, int64_t n_pixels, int64_t channels, const std::string& dtype,
                   const py::handle& depth_radius, double bias, double alpha, double beta, const py::handle& relu,
-                  uintptr_t stream) {
+                  uintptr_t stream, const std::string& kernel) {
   const LrnParams p = make_params(depth_radius, bias, alpha, beta, relu);
+  const CudaKernel which = kernel_named(kernel);
   dispatch_dtype(dtype, [&](auto tag) {
     using T = decltype(tag);
     raise_if_failed(lrn_relu_forward_cuda<T>(p, as_pointer<const T>(x), as_pointer<T>(y), n_pixels, channels,
-                                             as_pointer<CUstream_st>(stream)));
+                                             as_pointer<CUstream_st>(stream), which));
   });
 }
 
 void backward_cuda(uintptr_t x, uintptr_t dy, uintptr_t dx, int64_t n_pixels, int64_t channels,
                    const std::string& dtype, const py::handle& depth_radius, double bias, double alpha, double beta,
-                   const py::handle& relu, uintptr_t stream) {
+                   const py::handle& relu, uintptr_t stream, const std::string& kernel) {
   const LrnParams p = make_params(depth_radius, bias, alpha, beta, relu);
+  const CudaKernel which = kernel_named(kernel);
   dispatch_dtype(dtype, [&](auto tag) {
     using T = decltype(tag);
     raise_if_failed(lrn_relu_backward_cuda<T>(p, as_pointer<const T>(x), as_pointer<const T>(dy),
                                               as_pointer<T>(dx), n_pixels, channels,
-                                              as_pointer<CUstream_st>(stream)));
+                                              as_pointer<CUstream_st>(stream), which));
   });
+}
+
+// The kernel kernel='auto' takes for these sizes (given aligned data and no
+// ALEXOPS_CUDA_KERNEL): "registers" or "tiled".
+std::string cuda_kernel_for(const std::string& dtype, int64_t channels, int64_t depth_radius) {
+  std::string name;
+  dispatch_dtype(dtype, [&](auto tag) {
+    CudaRegisterLayout layout;
+    name = cuda_register_layout(channels, depth_radius, int(sizeof(tag)), &layout) ? "registers" : "tiled";
+  });
+  return name;
 }
 
 }  // namespace
@@ -50,12 +70,15 @@ void register_cuda_functions(py::module_& m) {
   m.def("cuda_available", [] { return true; }, "True: this build has the CUDA kernels.");
   m.def("forward_cuda", &forward_cuda, py::arg("x"), py::arg("y"), py::arg("n_pixels"), py::arg("channels"),
         py::arg("dtype"), py::arg("depth_radius"), py::arg("bias"), py::arg("alpha"), py::arg("beta"),
-        py::arg("relu"), py::arg("stream"),
-        "Launch y = LRN(relu(x)) on `stream`; x and y are device addresses of contiguous NHWC data.");
+        py::arg("relu"), py::arg("stream"), py::arg("kernel") = "auto",
+        "Launch y = LRN(relu(x)) on `stream`; x and y are device addresses of contiguous NHWC data. kernel: "
+        "'auto', 'registers' or 'tiled' (see csrc/lrn_relu/cuda.cu).");
   m.def("backward_cuda", &backward_cuda, py::arg("x"), py::arg("dy"), py::arg("dx"), py::arg("n_pixels"),
         py::arg("channels"), py::arg("dtype"), py::arg("depth_radius"), py::arg("bias"), py::arg("alpha"),
-        py::arg("beta"), py::arg("relu"), py::arg("stream"),
-        "Launch dx = d LRN(relu(x)) / dx applied to dy, on `stream`.");
+        py::arg("beta"), py::arg("relu"), py::arg("stream"), py::arg("kernel") = "auto",
+        "Launch dx = d LRN(relu(x)) / dx applied to dy, on `stream`; kernel as for forward_cuda.");
+  m.def("cuda_kernel_for", &cuda_kernel_for, py::arg("dtype"), py::arg("channels"), py::arg("depth_radius"),
+        "The CUDA kernel kernel='auto' picks for these sizes: 'registers' or 'tiled'.");
 #else
   m.def("cuda_available", [] { return false; }, "False: this build has no CUDA kernels.");
 #endif
