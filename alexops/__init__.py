@@ -5,7 +5,9 @@ with the same arguments and defaults as `tf.nn.lrn` (TensorFlow's alpha conventi
 NOT divided by the window size 2*depth_radius+1).
 
 What to import:
-  alexops.lrn_relu, alexops.ops    the TensorFlow op and its gradient
+  alexops.lrn_relu                 the TensorFlow op (its gradient registered)
+  alexops.lrn_relu_max_pool        ... and AlexNet's whole ReLU + LRN + max-pool block as one op
+  alexops.ops                      both, and their gradient ops
   alexops.layers                   the Keras layer
   alexops.numpy, alexops.cupy      the same kernels on NumPy (CPU) and CuPy (GPU) arrays
   alexops.reference                the float64 NumPy reference everything is tested against
@@ -31,6 +33,16 @@ def lrn_relu(x, depth_radius=5, bias=1.0, alpha=1.0, beta=0.5, relu=True, name=N
 
     return ops.lrn_relu(x, depth_radius=depth_radius, bias=bias, alpha=alpha, beta=beta,
                         relu=relu, name=name)
+
+
+def lrn_relu_max_pool(x, depth_radius=5, bias=1.0, alpha=1.0, beta=0.5, relu=True, ksize=3, strides=2,
+                      padding="VALID", name=None):
+    """tf.nn.max_pool2d(tf.nn.lrn(tf.nn.relu(x), ...), ksize, strides, padding), fused: AlexNet's
+    block in one op; see alexops.ops."""
+    from alexops import ops
+
+    return ops.lrn_relu_max_pool(x, depth_radius=depth_radius, bias=bias, alpha=alpha, beta=beta, relu=relu,
+                                 ksize=ksize, strides=strides, padding=padding, name=name)
 
 
 def register_ops():

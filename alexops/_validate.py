@@ -32,3 +32,25 @@ def check_nhwc_rank(rank, shape, what="x"):
     """rank None (unknown until run time) passes; the kernels check again then."""
     if rank is not None and rank != 4:
         raise ValueError(f"{what} must be 4-D NHWC [batch, rows, cols, depth], got shape {shape}")
+
+
+def pool_pair(value, what):
+    """An int or a pair of ints, each >= 1, as (rows, cols)."""
+    pair = (value, value) if isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_)) else value
+    try:
+        rows, cols = pair
+    except (TypeError, ValueError):
+        raise TypeError(f"{what} must be an int or a pair of ints (rows, cols), got {value!r}") from None
+    for v in (rows, cols):
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral):
+            raise TypeError(f"{what} must be an int or a pair of ints (rows, cols), got {value!r}")
+        if v < 1:
+            raise ValueError(f"{what} must be >= 1, got {value!r}")
+    return int(rows), int(cols)
+
+
+def check_pool_arguments(ksize, strides, padding):
+    """(ksize pair, strides pair, padding) for the max-pool of lrn_relu_max_pool."""
+    if padding not in ("VALID", "SAME"):
+        raise ValueError(f"padding must be 'VALID' or 'SAME', got {padding!r}")
+    return pool_pair(ksize, "ksize"), pool_pair(strides, "strides"), padding

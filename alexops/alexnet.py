@@ -4,8 +4,10 @@ Five conv layers (LRN after conv1 and conv2), overlapping 3x3/2 max-pools, ReLU 
 224x224x3 input, batch 64; pool5 is [batch, 6, 6, 256]. Optionally the full 8-layer network
 (fc6 4096, fc7 4096 with dropout, fc8 1000).
 
-`lrn="stock"` runs tf.nn.relu then tf.nn.lrn; `lrn="fused"` runs alexops.lrn_relu. One
-AlexNet object holds one set of weights, so both variants run with the same weights.
+`lrn="stock"` runs tf.nn.relu then tf.nn.lrn (then the 3x3/2 max-pool); `lrn="fused"` runs
+alexops.lrn_relu then the max-pool; `lrn="fused_pool"` runs AlexNet's whole ReLU + LRN +
+max-pool block as one op, alexops.lrn_relu_max_pool. One AlexNet object holds one set of
+weights, so every variant runs with the same weights.
 
 `LRN_PARAMS` is the write-up's LRN, in TensorFlow's convention (alpha not divided by 2R+1);
 the benchmarks and tests take it from here. Importing this module does not import
@@ -52,22 +54,31 @@ def _initial(shape, init, seed, dtype):
     return _tf().random.truncated_normal(shape, stddev=stddev, seed=seed, dtype=dtype)
 
 
-def relu_lrn(x, lrn):
-    """The ReLU + LRN after conv1 and conv2, stock or fused."""
-    if lrn == "fused":
-        return alexops.lrn_relu(x, **LRN_PARAMS)
-    if lrn == "stock":
-        tf = _tf()
-        return tf.nn.lrn(tf.nn.relu(x), **LRN_PARAMS)
-    raise ValueError(f"lrn must be 'fused' or 'stock', got {lrn!r}")
+VARIANTS = ("stock", "fused", "fused_pool")
+# The overlapping max-pool after every LRN (and after conv5).
+POOL_PARAMS = dict(ksize=3, strides=2, padding="VALID")
 
 
 def _max_pool(x):
-    return _tf().nn.max_pool2d(x, ksize=3, strides=2, padding="VALID")
+    return _tf().nn.max_pool2d(x, **POOL_PARAMS)
+
+
+def relu_lrn_pool(x, lrn):
+    """The ReLU + LRN + max-pool after conv1 and conv2: (pooled, the LRN's output or None)."""
+    if lrn == "fused_pool":
+        return alexops.lrn_relu_max_pool(x, **LRN_PARAMS, **POOL_PARAMS), None
+    if lrn == "fused":
+        y = alexops.lrn_relu(x, **LRN_PARAMS)
+    elif lrn == "stock":
+        tf = _tf()
+        y = tf.nn.lrn(tf.nn.relu(x), **LRN_PARAMS)
+    else:
+        raise ValueError(f"lrn must be one of {', '.join(VARIANTS)}, got {lrn!r}")
+    return _max_pool(y), y
 
 
 class AlexNet:
-    """Weights (tf.Variables in `weights`) plus the forward pass; call with lrn='stock' or 'fused'."""
+    """Weights (tf.Variables in `weights`) plus the forward pass; call with lrn= one of VARIANTS."""
 
     def __init__(self, include_classifier=False, init="writeup", seed=0, dtype="float32", dropout_rate=0.5):
         tf = _tf()
@@ -93,13 +104,16 @@ class AlexNet:
         tf = _tf()
         acts = {}
         acts["conv1"] = self._conv(images, "conv1")
-        acts["lrn1"] = relu_lrn(acts["conv1"], lrn)
-        acts["conv2"] = self._conv(_max_pool(acts["lrn1"]), "conv2")
-        acts["lrn2"] = relu_lrn(acts["conv2"], lrn)
-        acts["conv3"] = tf.nn.relu(self._conv(_max_pool(acts["lrn2"]), "conv3"))
+        acts["pool1"], lrn1 = relu_lrn_pool(acts["conv1"], lrn)
+        acts["conv2"] = self._conv(acts["pool1"], "conv2")
+        acts["pool2"], lrn2 = relu_lrn_pool(acts["conv2"], lrn)
+        acts["conv3"] = tf.nn.relu(self._conv(acts["pool2"], "conv3"))
         acts["conv4"] = tf.nn.relu(self._conv(acts["conv3"], "conv4"))
         acts["conv5"] = tf.nn.relu(self._conv(acts["conv4"], "conv5"))
         acts["pool5"] = out = _max_pool(acts["conv5"])
+        for name, y in (("lrn1", lrn1), ("lrn2", lrn2)):
+            if y is not None:
+                acts[name] = y
         if self.include_classifier:
             out = tf.reshape(out, [-1, FC_LAYERS["fc6"][0]])
             for name in ("fc6", "fc7"):

@@ -45,9 +45,8 @@ def _check_like(array, x, what):
 
 def _overlaps_partly(out, array):
     """out shares memory with array other than as the very same buffer."""
-    a0, a1 = out.data.ptr, out.data.ptr + out.nbytes
-    b0, b1 = array.data.ptr, array.data.ptr + array.nbytes
-    return out.nbytes > 0 and array.nbytes > 0 and a0 < b1 and b0 < a1 and (a0, a1) != (b0, b1)
+    same = (out.data.ptr, out.nbytes) == (array.data.ptr, array.nbytes)
+    return _shares_memory(out, array) and not same
 
 
 def _run(x, inputs, out, launch):
@@ -102,3 +101,61 @@ def lrn_relu_grad(x, dy, depth_radius=5, bias=1.0, alpha=1.0, beta=0.5, relu=Tru
                            alpha, beta, bool(relu), _cupy().cuda.get_current_stream().ptr)
 
     return _run(x, [x, dy], out, launch)
+
+
+def lrn_relu_max_pool(x, depth_radius=5, bias=1.0, alpha=1.0, beta=0.5, relu=True, ksize=3, strides=2,
+                      padding="VALID", out=None):
+    """pooled = max_pool2d(lrn_relu(x, ...), ksize, strides, padding), fused (see
+    alexops.lrn_relu_max_pool), on a CuPy array."""
+    _validate.check_lrn_arguments(depth_radius, bias, alpha, beta, relu)
+    ksize, strides, padding = _validate.check_pool_arguments(ksize, strides, padding)
+    _check_array(x, "x")
+    core = _core_with_cuda()
+    shape = tuple(core.pooled_shape(x.shape, ksize, strides, padding))
+    cupy = _cupy()
+    with x.device:
+        if out is None:
+            out = cupy.empty(shape, x.dtype)
+        else:
+            _check_array(out, "out")
+            if out.shape != shape or out.dtype != x.dtype:
+                raise ValueError(f"out must have the pooled shape {shape} and x's dtype, got {out.shape} {out.dtype}")
+        target = cupy.empty_like(out) if _shares_memory(out, x) else out
+        core.forward_max_pool_cuda(x.data.ptr, target.data.ptr, x.shape, x.dtype.name, depth_radius, bias, alpha, beta,
+                                   bool(relu), ksize, strides, padding, cupy.cuda.get_current_stream().ptr)
+        if target is not out:
+            out[...] = target
+    return out
+
+
+def lrn_relu_max_pool_grad(x, dpooled, depth_radius=5, bias=1.0, alpha=1.0, beta=0.5, relu=True, ksize=3, strides=2,
+                           padding="VALID", out=None):
+    """dL/dx of lrn_relu_max_pool(x, ...) given dpooled = dL/dpooled."""
+    _validate.check_lrn_arguments(depth_radius, bias, alpha, beta, relu)
+    ksize, strides, padding = _validate.check_pool_arguments(ksize, strides, padding)
+    _check_array(x, "x")
+    _check_array(dpooled, "dpooled")
+    core = _core_with_cuda()
+    shape = tuple(core.pooled_shape(x.shape, ksize, strides, padding))
+    if dpooled.dtype != x.dtype:
+        raise TypeError(f"x and dpooled must have the same dtype, got {x.dtype.name} and {dpooled.dtype.name}")
+    if dpooled.shape != shape:
+        raise ValueError(f"dpooled must have the pooled shape {shape}, got {dpooled.shape}")
+    cupy = _cupy()
+    with x.device:
+        if out is None:
+            out = cupy.empty_like(x)
+        else:
+            _check_array(out, "out")
+            _check_like(out, x, "out")
+        target = cupy.empty_like(out) if _shares_memory(out, x) or _shares_memory(out, dpooled) else out
+        core.backward_max_pool_cuda(x.data.ptr, dpooled.data.ptr, target.data.ptr, x.shape, x.dtype.name, depth_radius,
+                                    bias, alpha, beta, bool(relu), ksize, strides, padding,
+                                    cupy.cuda.get_current_stream().ptr)
+        if target is not out:
+            out[...] = target
+    return out
+
+
+def _shares_memory(a, b):
+    return a.nbytes > 0 and b.nbytes > 0 and a.data.ptr < b.data.ptr + b.nbytes and b.data.ptr < a.data.ptr + a.nbytes

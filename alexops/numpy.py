@@ -32,6 +32,25 @@ def lrn_relu_grad(x, dy, depth_radius=5, bias=1.0, alpha=1.0, beta=0.5, relu=Tru
                                    relu=bool(relu), out=out)
 
 
+def lrn_relu_max_pool(x, depth_radius=5, bias=1.0, alpha=1.0, beta=0.5, relu=True, ksize=3, strides=2,
+                      padding="VALID", out=None):
+    """pooled = max_pool2d(lrn_relu(x, ...), ksize, strides, padding), fused (see
+    alexops.lrn_relu_max_pool); out may not share memory with x (else a temporary is used)."""
+    _validate.check_lrn_arguments(depth_radius, bias, alpha, beta, relu)
+    ksize, strides, padding = _validate.check_pool_arguments(ksize, strides, padding)
+    return _loader.core().forward_max_pool(x, depth_radius=depth_radius, bias=bias, alpha=alpha, beta=beta,
+                                           relu=bool(relu), ksize=ksize, strides=strides, padding=padding, out=out)
+
+
+def lrn_relu_max_pool_grad(x, dpooled, depth_radius=5, bias=1.0, alpha=1.0, beta=0.5, relu=True, ksize=3, strides=2,
+                           padding="VALID", out=None):
+    """dL/dx of lrn_relu_max_pool(x, ...) given dpooled = dL/dpooled."""
+    _validate.check_lrn_arguments(depth_radius, bias, alpha, beta, relu)
+    ksize, strides, padding = _validate.check_pool_arguments(ksize, strides, padding)
+    return _loader.core().backward_max_pool(x, dpooled, depth_radius=depth_radius, bias=bias, alpha=alpha, beta=beta,
+                                            relu=bool(relu), ksize=ksize, strides=strides, padding=padding, out=out)
+
+
 def get_num_threads():
     """Threads the CPU kernels use for one call (the calling thread included)."""
     return _loader.core().get_num_threads()

@@ -1,4 +1,5 @@
-"""The TensorFlow API: `lrn_relu` and `lrn_relu_grad`, with the gradient registered.
+"""The TensorFlow API: `lrn_relu` and `lrn_relu_max_pool`, their gradient ops, and their
+gradients registered.
 
 Importing this module loads the op library and registers the gradient; `alexops.register_ops()`
 does it (and registers the Keras layers) for code that loads saved models.
@@ -54,3 +55,47 @@ def lrn_relu_grad(x, dy, depth_radius=5, bias=1.0, alpha=1.0, beta=0.5, relu=Tru
 def _lrn_relu_gradient(op, dy):
     attrs = {key: op.get_attr(key) for key in ("depth_radius", "bias", "alpha", "beta", "relu")}
     return _ops.alex_ops_lrn_relu_grad(op.inputs[0], dy, **attrs)
+
+
+def lrn_relu_max_pool(x, depth_radius=5, bias=1.0, alpha=1.0, beta=0.5, relu=True, ksize=3, strides=2,
+                      padding="VALID", name=None):
+    """AlexNet's block in one op: `tf.nn.max_pool2d(tf.nn.lrn(tf.nn.relu(x), depth_radius, bias,
+    alpha, beta), ksize, strides, padding)` on NHWC x, without storing the LRN's output.
+
+    ksize and strides are an int or a pair (rows, cols); padding is "VALID" or "SAME", with
+    tf.nn.max_pool2d's output sizes. The max skips NaN, as TensorFlow's CPU max-pool does (a
+    window of nothing but NaN gives the dtype's lowest value). The gradient sends each entry
+    of dpooled to the first maximum of its window in row-major order (a window of equal
+    values sends it to its top-left member), as TensorFlow's max-pool gradient does, and
+    recomputes the LRN from x: nothing is stored between the passes.
+    """
+    _validate.check_lrn_arguments(depth_radius, bias, alpha, beta, relu)
+    ksize, strides, padding = _validate.check_pool_arguments(ksize, strides, padding)
+    x = tf.convert_to_tensor(x, name="x")
+    _check_tensor(x, "x")
+    return _ops.alex_ops_lrn_relu_max_pool(x, depth_radius=int(depth_radius), bias=bias, alpha=alpha, beta=beta,
+                                           relu=bool(relu), ksize=list(ksize), strides=list(strides),
+                                           padding=padding, name=name)
+
+
+def lrn_relu_max_pool_grad(x, dpooled, depth_radius=5, bias=1.0, alpha=1.0, beta=0.5, relu=True, ksize=3, strides=2,
+                           padding="VALID", name=None):
+    """dL/dx of `lrn_relu_max_pool(x, ...)` given dpooled = dL/dpooled."""
+    _validate.check_lrn_arguments(depth_radius, bias, alpha, beta, relu)
+    ksize, strides, padding = _validate.check_pool_arguments(ksize, strides, padding)
+    x = tf.convert_to_tensor(x, name="x")
+    dpooled = tf.convert_to_tensor(dpooled, name="dpooled")
+    _check_tensor(x, "x")
+    _check_tensor(dpooled, "dpooled")
+    if x.dtype != dpooled.dtype:
+        raise TypeError(f"x and dpooled must have the same dtype, got {x.dtype.name} and {dpooled.dtype.name}")
+    return _ops.alex_ops_lrn_relu_max_pool_grad(x, dpooled, depth_radius=int(depth_radius), bias=bias, alpha=alpha,
+                                                beta=beta, relu=bool(relu), ksize=list(ksize),
+                                                strides=list(strides), padding=padding, name=name)
+
+
+@tf.RegisterGradient("AlexOps>LrnReluMaxPool")
+def _lrn_relu_max_pool_gradient(op, dpooled):
+    attrs = {key: op.get_attr(key) for key in
+             ("depth_radius", "bias", "alpha", "beta", "relu", "ksize", "strides", "padding")}
+    return _ops.alex_ops_lrn_relu_max_pool_grad(op.inputs[0], dpooled, **attrs)

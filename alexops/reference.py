@@ -37,3 +37,83 @@ def lrn_relu_grad_reference(x, dy, depth_radius=5, bias=1.0, alpha=1.0, beta=0.5
         t = g * r * scale / norm
         d_r = g * scale - 2.0 * alpha * beta * r * _window_sums(t, depth_radius)
         return np.where(r > 0, d_r, 0.0) if relu else d_r
+
+
+# ---- ReLU + LRN + max-pool --------------------------------------------------------------
+
+def _pair(value):
+    return (value, value) if isinstance(value, int) else tuple(value)
+
+
+def pool_windows(rows, cols, ksize=3, strides=2, padding="VALID"):
+    """[(oh, ow, row slice, col slice)] of TensorFlow's max-pool windows, clipped to the image
+    (padding takes no part in the max)."""
+    (kh, kw), (sh, sw) = _pair(ksize), _pair(strides)
+    sizes = []
+    for size, k, s in ((rows, kh, sh), (cols, kw, sw)):
+        if padding == "SAME":
+            out = -(-size // s)
+            sizes.append((out, max(0, (out - 1) * s + k - size) // 2))
+        else:
+            sizes.append((int((size - k + s) / s), 0))  # C's truncation, as TensorFlow computes it
+    (out_rows, top), (out_cols, left) = sizes
+    return out_rows, out_cols, [
+        (oh, ow, slice(max(0, oh * sh - top), min(rows, oh * sh - top + kh)),
+         slice(max(0, ow * sw - left), min(cols, ow * sw - left + kw)))
+        for oh in range(out_rows) for ow in range(out_cols)]
+
+
+def _lowest(dtype):
+    """The dtype's lowest finite value: where TensorFlow's max-pool starts."""
+    try:
+        return float(np.finfo(dtype).min)
+    except ValueError:  # bfloat16 (ml_dtypes) is not one of NumPy's own
+        import ml_dtypes
+
+        return float(ml_dtypes.finfo(dtype).min)
+
+
+def _first_max(window, lowest):
+    """(max, index) over axis 1 of [n, k, c] as TensorFlow's max-pool has them: the first
+    strictly greatest value in order, starting from `lowest`; NaN is never greater."""
+    best = np.full((window.shape[0], window.shape[2]), lowest)
+    where = np.full(best.shape, -1)
+    for i in range(window.shape[1]):
+        with np.errstate(invalid="ignore"):
+            greater = window[:, i] > best
+        best = np.where(greater, window[:, i], best)
+        where = np.where(greater, i, where)
+    return best, where
+
+
+def lrn_relu_max_pool_reference(x, depth_radius=5, bias=1.0, alpha=1.0, beta=0.5, relu=True, ksize=3, strides=2,
+                                padding="VALID", storage=np.float64):
+    """tf.nn.max_pool2d(tf.nn.lrn(tf.nn.relu(x)), ksize, strides, padding) in float64, with the
+    LRN output rounded to `storage` first (the dtype the composite stores it in)."""
+    y = lrn_relu_reference(x, depth_radius, bias, alpha, beta, relu).astype(storage).astype(np.float64)
+    n, rows, cols, channels = y.shape
+    out_rows, out_cols, windows = pool_windows(rows, cols, ksize, strides, padding)
+    pooled = np.empty((n, out_rows, out_cols, channels))
+    for oh, ow, r, c in windows:
+        pooled[:, oh, ow] = _first_max(y[:, r, c].reshape(n, -1, channels), _lowest(storage))[0]
+    return pooled
+
+
+def lrn_relu_max_pool_grad_reference(x, dpooled, depth_radius=5, bias=1.0, alpha=1.0, beta=0.5, relu=True, ksize=3,
+                                     strides=2, padding="VALID", storage=np.float64):
+    """dL/dx given dpooled: each entry to its window's first maximum (row-major), then the
+    LRN's gradient, in float64 (LRN output rounded to `storage` first, as for the forward)."""
+    x = np.asarray(x, dtype=np.float64)
+    y = lrn_relu_reference(x, depth_radius, bias, alpha, beta, relu).astype(storage).astype(np.float64)
+    dpooled = np.asarray(dpooled, dtype=np.float64)
+    n, rows, cols, channels = y.shape
+    _, _, windows = pool_windows(rows, cols, ksize, strides, padding)
+    dy = np.zeros_like(y)
+    batch, channel = np.meshgrid(np.arange(n), np.arange(channels), indexing="ij")
+    for oh, ow, r, c in windows:
+        _, where = _first_max(y[:, r, c].reshape(n, -1, channels), _lowest(storage))
+        width = c.stop - c.start
+        found = where >= 0
+        np.add.at(dy, (batch[found], r.start + where[found] // width, c.start + where[found] % width, channel[found]),
+                  dpooled[:, oh, ow][found])
+    return lrn_relu_grad_reference(x, dy.astype(storage).astype(np.float64), depth_radius, bias, alpha, beta, relu)

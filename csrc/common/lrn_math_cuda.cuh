@@ -107,9 +107,34 @@ __device__ inline void norm_powers(A n, A beta, A& power, A& inverse) {
     power = inverse;
   } else {
     inverse = A(1) / n;
-    power = pow(n, -beta);
+    // double's pow is a large out-of-line routine that spills where a kernel calls it more
+    // than once; exp(-beta log N) is within ~|beta log N| ulp of it, far inside double's
+    // margin, with the same special values. float keeps powf (expf would lose digits).
+    if constexpr (std::is_same_v<A, double>) power = exp(-beta * log(n));
+    else power = pow(n, -beta);
   }
 }
+
+// Visits the (pixel, channel) elements of a tile a thread owns, in order, without a division
+// per element: threadIdx.x's first element and the block's stride are split once.
+struct TileWalk {
+  int first_pixel, first_channel, pixel_step, channel_step;
+  __device__ explicit TileWalk(int channels) {
+    first_pixel = threadIdx.x / channels;
+    first_channel = threadIdx.x - first_pixel * channels;
+    pixel_step = blockDim.x / channels;
+    channel_step = blockDim.x - pixel_step * channels;
+  }
+  template <typename Fn>
+  __device__ void each(int pixels, int channels, Fn&& fn) const {
+    for (int pix = first_pixel, c = first_channel; pix < pixels;) {
+      fn(pix, c);
+      c += channel_step;
+      pix += pixel_step;
+      if (c >= channels) c -= channels, ++pix;
+    }
+  }
+};
 
 }  // namespace
 }  // namespace alexops

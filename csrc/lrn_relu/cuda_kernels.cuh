@@ -291,27 +291,6 @@ __device__ inline A* shared_scratch() {
   return reinterpret_cast<A*>(scratch);
 }
 
-// Visits the (pixel, channel) elements of a tile a thread owns, in order, without a division
-// per element: threadIdx.x's first element and the block's stride are split once.
-struct TileWalk {
-  int first_pixel, first_channel, pixel_step, channel_step;
-  __device__ explicit TileWalk(int channels) {
-    first_pixel = threadIdx.x / channels;
-    first_channel = threadIdx.x - first_pixel * channels;
-    pixel_step = blockDim.x / channels;
-    channel_step = blockDim.x - pixel_step * channels;
-  }
-  template <typename Fn>
-  __device__ void each(int pixels, int channels, Fn&& fn) const {
-    for (int pix = first_pixel, c = first_channel; pix < pixels;) {
-      fn(pix, c);
-      c += channel_step;
-      pix += pixel_step;
-      if (c >= channels) c -= channels, ++pix;
-    }
-  }
-};
-
 // Block prefix and suffix sums over the padded rows of `values` (squared if kSquare), for
 // the radii past kDirectMaxRadius. One thread per (pixel, block of 2R+1 rows).
 template <bool kSquare, typename A>

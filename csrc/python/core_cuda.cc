@@ -5,7 +5,12 @@
 #include <string>
 
 #if defined(ALEXOPS_WITH_CUDA)
+#include <pybind11/stl.h>
+
+#include <array>
+
 #include "lrn_relu/cuda.h"
+#include "lrn_relu_max_pool/cuda.h"
 #include "python/binding_helpers.h"
 #endif
 
@@ -51,6 +56,49 @@ void backward_cuda(uintptr_t x, uintptr_t dy, uintptr_t dx, int64_t n_pixels, in
   });
 }
 
+// The geometry of pooling an NHWC tensor of `shape` (ValueError for what no max-pool takes).
+PoolGeometry pool_geometry_of(const std::array<int64_t, 4>& shape, const std::array<int64_t, 2>& ksize,
+                              const std::array<int64_t, 2>& strides, const std::string& padding) {
+  if (padding != "VALID" && padding != "SAME")
+    throw py::value_error("padding must be 'VALID' or 'SAME', got '" + padding + "'");
+  PoolGeometry g;
+  raise_if_failed(pool_geometry(shape[0], shape[1], shape[2], shape[3],
+                                PoolParams{ksize[0], ksize[1], strides[0], strides[1], padding == "SAME"}, &g));
+  return g;
+}
+
+void forward_max_pool_cuda(uintptr_t x, uintptr_t pooled, const std::array<int64_t, 4>& shape, const std::string& dtype,
+                           const py::handle& depth_radius, double bias, double alpha, double beta,
+                           const py::handle& relu, const std::array<int64_t, 2>& ksize,
+                           const std::array<int64_t, 2>& strides, const std::string& padding, uintptr_t stream) {
+  const LrnParams p = make_params(depth_radius, bias, alpha, beta, relu);
+  const PoolGeometry g = pool_geometry_of(shape, ksize, strides, padding);
+  dispatch_dtype(dtype, [&](auto tag) {
+    using T = decltype(tag);
+    raise_if_failed(lrn_relu_max_pool_forward_cuda<T>(p, g, as_pointer<const T>(x), as_pointer<T>(pooled),
+                                                      as_pointer<CUstream_st>(stream)));
+  });
+}
+
+void backward_max_pool_cuda(uintptr_t x, uintptr_t dpooled, uintptr_t dx, const std::array<int64_t, 4>& shape,
+                            const std::string& dtype, const py::handle& depth_radius, double bias, double alpha,
+                            double beta, const py::handle& relu, const std::array<int64_t, 2>& ksize,
+                            const std::array<int64_t, 2>& strides, const std::string& padding, uintptr_t stream) {
+  const LrnParams p = make_params(depth_radius, bias, alpha, beta, relu);
+  const PoolGeometry g = pool_geometry_of(shape, ksize, strides, padding);
+  dispatch_dtype(dtype, [&](auto tag) {
+    using T = decltype(tag);
+    raise_if_failed(lrn_relu_max_pool_backward_cuda<T>(p, g, as_pointer<const T>(x), as_pointer<const T>(dpooled),
+                                                       as_pointer<T>(dx), as_pointer<CUstream_st>(stream)));
+  });
+}
+
+std::array<int64_t, 4> pooled_shape(const std::array<int64_t, 4>& shape, const std::array<int64_t, 2>& ksize,
+                                    const std::array<int64_t, 2>& strides, const std::string& padding) {
+  const PoolGeometry g = pool_geometry_of(shape, ksize, strides, padding);
+  return {g.batch, g.out_rows, g.out_cols, g.channels};
+}
+
 // The kernel kernel='auto' takes for these sizes (given aligned data and no
 // ALEXOPS_CUDA_KERNEL): "registers" or "tiled".
 std::string cuda_kernel_for(const std::string& dtype, int64_t channels, int64_t depth_radius) {
@@ -77,6 +125,16 @@ void register_cuda_functions(py::module_& m) {
         py::arg("channels"), py::arg("dtype"), py::arg("depth_radius"), py::arg("bias"), py::arg("alpha"),
         py::arg("beta"), py::arg("relu"), py::arg("stream"), py::arg("kernel") = "auto",
         "Launch dx = d LRN(relu(x)) / dx applied to dy, on `stream`; kernel as for forward_cuda.");
+  m.def("forward_max_pool_cuda", &forward_max_pool_cuda, py::arg("x"), py::arg("pooled"), py::arg("shape"),
+        py::arg("dtype"), py::arg("depth_radius"), py::arg("bias"), py::arg("alpha"), py::arg("beta"),
+        py::arg("relu"), py::arg("ksize"), py::arg("strides"), py::arg("padding"), py::arg("stream"),
+        "Launch pooled = max_pool2d(LRN(relu(x))) on `stream`; x has NHWC `shape`.");
+  m.def("backward_max_pool_cuda", &backward_max_pool_cuda, py::arg("x"), py::arg("dpooled"), py::arg("dx"),
+        py::arg("shape"), py::arg("dtype"), py::arg("depth_radius"), py::arg("bias"), py::arg("alpha"),
+        py::arg("beta"), py::arg("relu"), py::arg("ksize"), py::arg("strides"), py::arg("padding"), py::arg("stream"),
+        "Launch dx of max_pool2d(LRN(relu(x))) given dpooled, on `stream`.");
+  m.def("pooled_shape", &pooled_shape, py::arg("shape"), py::arg("ksize"), py::arg("strides"), py::arg("padding"),
+        "The pooled output's NHWC shape (TensorFlow's rules); ValueError where none exists.");
   m.def("cuda_kernel_for", &cuda_kernel_for, py::arg("dtype"), py::arg("channels"), py::arg("depth_radius"),
         "The CUDA kernel kernel='auto' picks for these sizes: 'registers' or 'tiled'.");
 #else

@@ -4,13 +4,17 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <pybind11/stl.h>
+
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <string>
 #include <vector>
 
 #include "common/thread_pool.h"
 #include "lrn_relu/cpu.h"
+#include "lrn_relu_max_pool/cpu.h"
 #include "python/binding_helpers.h"
 #include "python/core_cuda.h"
 
@@ -35,38 +39,43 @@ bool same_shape(const py::array& a, const py::array& b) {
   return a.ndim() == b.ndim() && std::equal(a.shape(), a.shape() + a.ndim(), b.shape());
 }
 
-// `out` if given (x itself is fine), else a new array like x.
-py::array output_for(const py::array& x, const py::object& out) {
-  if (out.is_none()) return py::array(x.dtype(), std::vector<py::ssize_t>(x.shape(), x.shape() + 4));
+// `out` if given, else a new array of x's dtype and this shape (x's by default).
+py::array output_for(const py::array& x, const py::object& out, std::vector<py::ssize_t> shape = {}) {
+  if (shape.empty()) shape.assign(x.shape(), x.shape() + 4);
+  if (out.is_none()) return py::array(x.dtype(), shape);
   if (!py::isinstance<py::array>(out))
     throw py::type_error("out must be a NumPy array, got " + std::string(py::str(py::type::of(out).attr("__name__"))));
   const py::array o = py::reinterpret_borrow<py::array>(out);
   if (!o.dtype().equal(x.dtype()))
     throw py::type_error("out must have x's dtype " + std::string(py::str(x.dtype())) + " in native byte order, got " +
                          std::string(py::str(o.dtype())));
-  if (!same_shape(o, x)) throw py::value_error("out must have x's shape");
+  if (o.ndim() != 4 || !std::equal(shape.begin(), shape.end(), o.shape()))
+    throw py::value_error("out must have the result's shape");
   if (!(o.flags() & py::array::c_style)) throw py::value_error("out must be C-contiguous");
   if (!o.writeable()) throw py::value_error("out must be writeable");
   return o;
 }
 
-// Whether `out` shares memory with `in` other than as the very same buffer. The kernels may
-// write over their input exactly (they read each block of pixels before writing it), not a
-// shifted view of it. Both arrays are C-contiguous, so their bytes are one range each.
-bool overlaps_partly(const py::array& out, const py::array& in) {
+// Whether the kernel cannot write into `out` while reading `in`: they share memory, other than
+// as the very same buffer where the kernel allows that (lrn_relu reads each block of pixels
+// before writing it; the pooling op reads rows other ranges write). Both arrays are
+// C-contiguous, so their bytes are one range each.
+bool conflicts(const py::array& out, const py::array& in, bool exact_alias_allowed) {
   const char* o = static_cast<const char*>(out.data());
   const char* i = static_cast<const char*>(in.data());
   const auto n = out.nbytes();
   if (n == 0 || in.nbytes() == 0) return false;
   const bool intersect = o < i + in.nbytes() && i < o + n;
-  return intersect && !(o == i && n == in.nbytes());
+  return intersect && !(exact_alias_allowed && o == i && n == in.nbytes());
 }
 
-// Runs kernel(destination) into `out` directly, or, where out partly overlaps an input,
-// into a temporary copied into out afterwards (as NumPy's ufuncs do).
+// Runs kernel(destination) into `out` directly, or, where out conflicts with an input, into a
+// temporary copied into out afterwards (as NumPy's ufuncs do).
 template <typename Kernel>
-py::array run_into(py::array out, const std::vector<py::array>& inputs, Kernel&& kernel) {
-  const bool overlap = std::any_of(inputs.begin(), inputs.end(), [&](const py::array& in) { return overlaps_partly(out, in); });
+py::array run_into(py::array out, const std::vector<py::array>& inputs, Kernel&& kernel,
+                   bool exact_alias_allowed = true) {
+  const bool overlap = std::any_of(inputs.begin(), inputs.end(),
+                                   [&](const py::array& in) { return conflicts(out, in, exact_alias_allowed); });
   if (!overlap) {
     kernel(out);
     return out;
@@ -121,6 +130,68 @@ py::array backward(const py::array& x_in, const py::array& dy_in, const py::hand
   });
 }
 
+PoolParams make_pool_params(const std::array<int64_t, 2>& ksize, const std::array<int64_t, 2>& strides,
+                            const std::string& padding) {
+  if (padding != "VALID" && padding != "SAME")
+    throw py::value_error("padding must be 'VALID' or 'SAME', got '" + padding + "'");
+  return PoolParams{ksize[0], ksize[1], strides[0], strides[1], padding == "SAME"};
+}
+
+PoolGeometry checked_geometry(const py::array& x, const PoolParams& pool) {
+  PoolGeometry g;
+  raise_if_failed(pool_geometry(x.shape(0), x.shape(1), x.shape(2), x.shape(3), pool, &g));
+  return g;
+}
+
+py::array forward_max_pool(const py::array& x_in, const py::handle& depth_radius, double bias, double alpha,
+                           double beta, const py::handle& relu, const std::array<int64_t, 2>& ksize,
+                           const std::array<int64_t, 2>& strides, const std::string& padding, const py::object& out) {
+  const LrnParams p = make_params(depth_radius, bias, alpha, beta, relu);
+  const py::array x = checked_input(x_in, "x");
+  const PoolGeometry g = checked_geometry(x, make_pool_params(ksize, strides, padding));
+  const std::vector<py::ssize_t> shape{g.batch, g.out_rows, g.out_cols, g.channels};
+  return run_into(output_for(x, out, shape), {x}, [&](py::array& pooled) {
+    Status status;
+    dispatch_dtype(dtype_name(x), [&](auto tag) {
+      using T = decltype(tag);
+      const T* xp = static_cast<const T*>(x.data());
+      T* pp = static_cast<T*>(pooled.mutable_data());
+      py::gil_scoped_release release;
+      status = lrn_relu_max_pool_forward_cpu<T>(p, g, xp, pp, pool_parallel_for);
+    });
+    raise_if_failed(status);
+  }, /*exact_alias_allowed=*/false);
+}
+
+py::array backward_max_pool(const py::array& x_in, const py::array& dpooled_in, const py::handle& depth_radius,
+                            double bias, double alpha, double beta, const py::handle& relu,
+                            const std::array<int64_t, 2>& ksize, const std::array<int64_t, 2>& strides,
+                            const std::string& padding, const py::object& out) {
+  const LrnParams p = make_params(depth_radius, bias, alpha, beta, relu);
+  const py::array x = checked_input(x_in, "x"), dpooled = checked_input(dpooled_in, "dpooled");
+  if (!x.dtype().equal(dpooled.dtype()))
+    throw py::type_error("x and dpooled must have the same dtype, got " + dtype_name(x) + " and " +
+                         dtype_name(dpooled));
+  const PoolGeometry g = checked_geometry(x, make_pool_params(ksize, strides, padding));
+  const std::vector<py::ssize_t> pooled_shape{g.batch, g.out_rows, g.out_cols, g.channels};
+  if (!std::equal(pooled_shape.begin(), pooled_shape.end(), dpooled.shape()))
+    throw py::value_error("dpooled must have the pooled output's shape [" + std::to_string(g.batch) + ", " +
+                          std::to_string(g.out_rows) + ", " + std::to_string(g.out_cols) + ", " +
+                          std::to_string(g.channels) + "]");
+  return run_into(output_for(x, out), {x, dpooled}, [&](py::array& dx) {
+    Status status;
+    dispatch_dtype(dtype_name(x), [&](auto tag) {
+      using T = decltype(tag);
+      const T* xp = static_cast<const T*>(x.data());
+      const T* dp = static_cast<const T*>(dpooled.data());
+      T* dxp = static_cast<T*>(dx.mutable_data());
+      py::gil_scoped_release release;
+      status = lrn_relu_max_pool_backward_cpu<T>(p, g, xp, dp, dxp, pool_parallel_for);
+    });
+    raise_if_failed(status);
+  }, /*exact_alias_allowed=*/false);
+}
+
 }  // namespace
 }  // namespace alexops
 
@@ -136,6 +207,16 @@ PYBIND11_MODULE(_core, m) {
         py::arg("bias") = 1.0, py::arg("alpha") = 1.0, py::arg("beta") = 0.5,
         py::arg("relu") = true, py::arg("out") = py::none(),
         "dx given dy for y = LRN(relu(x)), on the CPU; out (optional) receives dx.");
+  m.def("forward_max_pool", &alexops::forward_max_pool, py::arg("x"), py::arg("depth_radius") = 5,
+        py::arg("bias") = 1.0, py::arg("alpha") = 1.0, py::arg("beta") = 0.5, py::arg("relu") = true,
+        py::arg("ksize") = std::array<int64_t, 2>{3, 3}, py::arg("strides") = std::array<int64_t, 2>{2, 2},
+        py::arg("padding") = "VALID", py::arg("out") = py::none(),
+        "pooled = max_pool2d(LRN(relu(x))) on the CPU; ksize and strides are (rows, cols).");
+  m.def("backward_max_pool", &alexops::backward_max_pool, py::arg("x"), py::arg("dpooled"),
+        py::arg("depth_radius") = 5, py::arg("bias") = 1.0, py::arg("alpha") = 1.0, py::arg("beta") = 0.5,
+        py::arg("relu") = true, py::arg("ksize") = std::array<int64_t, 2>{3, 3},
+        py::arg("strides") = std::array<int64_t, 2>{2, 2}, py::arg("padding") = "VALID", py::arg("out") = py::none(),
+        "dx given dpooled for pooled = max_pool2d(LRN(relu(x))), on the CPU.");
   m.def("get_num_threads", [] { return alexops::ThreadPool::instance().num_threads(); },
         "Threads the CPU kernels use (the calling one included).");
   m.def("set_num_threads", [](int n) { return alexops::ThreadPool::instance().set_num_threads(n); },

@@ -1,5 +1,6 @@
 // CPU registration: the launcher runs the core's CPU kernels on TensorFlow's worker threads.
 #include "lrn_relu/cpu.h"
+#include "lrn_relu_max_pool/cpu.h"
 #include "tf/kernels.h"
 #include "tensorflow/core/framework/register_types.h"
 #include "tensorflow/core/platform/threadpool.h"
@@ -27,6 +28,24 @@ struct LrnReluLauncher<CPUDevice, T> {
                                const T* dy, T* dx, int64_t n_pixels, int64_t channels) {
     return ToAbsl(lrn_relu_backward_cpu(p, reinterpret_cast<const Core*>(x), reinterpret_cast<const Core*>(dy),
                                         reinterpret_cast<Core*>(dx), n_pixels, channels, WorkerThreads(ctx)));
+  }
+};
+
+template <typename T>
+struct LrnReluMaxPoolLauncher<CPUDevice, T> {
+  using Core = typename CoreType<T>::type;
+
+  static absl::Status Forward(tf::OpKernelContext* ctx, const LrnParams& p, const PoolGeometry& g, const T* x,
+                              T* pooled) {
+    return ToAbsl(lrn_relu_max_pool_forward_cpu(p, g, reinterpret_cast<const Core*>(x), reinterpret_cast<Core*>(pooled),
+                                                LrnReluLauncher<CPUDevice, T>::WorkerThreads(ctx)));
+  }
+
+  static absl::Status Backward(tf::OpKernelContext* ctx, const LrnParams& p, const PoolGeometry& g, const T* x,
+                               const T* dpooled, T* dx) {
+    return ToAbsl(lrn_relu_max_pool_backward_cpu(p, g, reinterpret_cast<const Core*>(x),
+                                                 reinterpret_cast<const Core*>(dpooled), reinterpret_cast<Core*>(dx),
+                                                 LrnReluLauncher<CPUDevice, T>::WorkerThreads(ctx)));
   }
 };
 

@@ -6,6 +6,7 @@
 #include "common/numeric.h"
 #include "common/params.h"
 #include "common/status.h"
+#include "lrn_relu_max_pool/pooling.h"
 #include "tensorflow/core/framework/op_kernel.h"
 #include "tensorflow/core/framework/tensor.h"
 
@@ -18,7 +19,15 @@ template <typename T> struct CoreType { using type = T; };
 template <> struct CoreType<Eigen::half> { using type = half_bits; };
 template <> struct CoreType<Eigen::bfloat16> { using type = bfloat16_bits; };
 
-// Each device specialises this: run the kernel on the op's device and return its status.
+// Each device specialises these: run the kernels on the op's device and return their status.
+template <typename Device, typename T>
+struct LrnReluMaxPoolLauncher {
+  static absl::Status Forward(tf::OpKernelContext* ctx, const LrnParams& p, const PoolGeometry& g, const T* x,
+                              T* pooled);
+  static absl::Status Backward(tf::OpKernelContext* ctx, const LrnParams& p, const PoolGeometry& g, const T* x,
+                               const T* dpooled, T* dx);
+};
+
 template <typename Device, typename T>
 struct LrnReluLauncher {
   static absl::Status Forward(tf::OpKernelContext* ctx, const LrnParams& p, const T* x, T* y,
@@ -110,13 +119,86 @@ class LrnReluGradOp : public LrnReluOpBase {
   }
 };
 
-// Registers both ops for one device and one element type.
-#define ALEXOPS_REGISTER_KERNELS(DEVICE_NAME, DEVICE_TYPE, ELEMENT_TYPE)                   \
-  REGISTER_KERNEL_BUILDER(                                                                  \
-      Name("AlexOps>LrnRelu").Device(DEVICE_NAME).TypeConstraint<ELEMENT_TYPE>("T"),        \
-      ::alexops::LrnReluOp<DEVICE_TYPE, ELEMENT_TYPE>);                                     \
-  REGISTER_KERNEL_BUILDER(                                                                  \
-      Name("AlexOps>LrnReluGrad").Device(DEVICE_NAME).TypeConstraint<ELEMENT_TYPE>("T"),    \
-      ::alexops::LrnReluGradOp<DEVICE_TYPE, ELEMENT_TYPE>);
+// ---- ReLU + LRN + max-pool ----------------------------------------------------------------
+
+// Reads the LRN attributes (the base) and the pool's; computes the geometry per input shape.
+class LrnReluMaxPoolOpBase : public LrnReluOpBase {
+ public:
+  explicit LrnReluMaxPoolOpBase(tf::OpKernelConstruction* ctx) : LrnReluOpBase(ctx) {
+    std::vector<int32_t> ksize, strides;
+    std::string padding;
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("ksize", &ksize));
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("strides", &strides));
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("padding", &padding));
+    OP_REQUIRES(ctx, ksize.size() == 2 && strides.size() == 2,
+                absl::InvalidArgumentError("ksize and strides must have 2 entries (rows, cols)"));
+    pool_ = PoolParams{ksize[0], ksize[1], strides[0], strides[1], padding == "SAME"};
+  }
+
+ protected:
+  absl::Status Geometry(const tf::Tensor& x, PoolGeometry* g) const {
+    TF_RETURN_IF_ERROR(CheckNhwc(x, "x"));
+    return ToAbsl(pool_geometry(x.dim_size(0), x.dim_size(1), x.dim_size(2), x.dim_size(3), pool_, g));
+  }
+  static tf::TensorShape PooledShape(const PoolGeometry& g) {
+    return tf::TensorShape({g.batch, g.out_rows, g.out_cols, g.channels});
+  }
+
+  PoolParams pool_;
+};
+
+template <typename Device, typename T>
+class LrnReluMaxPoolOp : public LrnReluMaxPoolOpBase {
+ public:
+  using LrnReluMaxPoolOpBase::LrnReluMaxPoolOpBase;
+
+  void Compute(tf::OpKernelContext* ctx) override {
+    const tf::Tensor& x = ctx->input(0);
+    PoolGeometry g;
+    OP_REQUIRES_OK(ctx, Geometry(x, &g));
+    tf::Tensor* pooled = nullptr;
+    // No buffer forwarding: the output is smaller than x, and the kernel reads x throughout.
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, PooledShape(g), &pooled));
+    if (pooled->NumElements() == 0) return;
+    OP_REQUIRES_OK(ctx, (LrnReluMaxPoolLauncher<Device, T>::Forward(ctx, params_, g, x.flat<T>().data(),
+                                                                    pooled->flat<T>().data())));
+  }
+};
+
+template <typename Device, typename T>
+class LrnReluMaxPoolGradOp : public LrnReluMaxPoolOpBase {
+ public:
+  using LrnReluMaxPoolOpBase::LrnReluMaxPoolOpBase;
+
+  void Compute(tf::OpKernelContext* ctx) override {
+    const tf::Tensor& x = ctx->input(0);
+    const tf::Tensor& dpooled = ctx->input(1);
+    PoolGeometry g;
+    OP_REQUIRES_OK(ctx, Geometry(x, &g));
+    OP_REQUIRES(ctx, dpooled.shape() == PooledShape(g),
+                absl::InvalidArgumentError("dpooled must have the pooled shape " + PooledShape(g).DebugString() +
+                                           ", got " + dpooled.shape().DebugString()));
+    tf::Tensor* dx = nullptr;
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, x.shape(), &dx));
+    if (x.NumElements() == 0) return;
+    OP_REQUIRES_OK(ctx, (LrnReluMaxPoolLauncher<Device, T>::Backward(ctx, params_, g, x.flat<T>().data(),
+                                                                     dpooled.flat<T>().data(), dx->flat<T>().data())));
+  }
+};
+
+// Registers the four ops for one device and one element type.
+#define ALEXOPS_REGISTER_KERNELS(DEVICE_NAME, DEVICE_TYPE, ELEMENT_TYPE)                        \
+  REGISTER_KERNEL_BUILDER(                                                                       \
+      Name("AlexOps>LrnRelu").Device(DEVICE_NAME).TypeConstraint<ELEMENT_TYPE>("T"),             \
+      ::alexops::LrnReluOp<DEVICE_TYPE, ELEMENT_TYPE>);                                          \
+  REGISTER_KERNEL_BUILDER(                                                                       \
+      Name("AlexOps>LrnReluGrad").Device(DEVICE_NAME).TypeConstraint<ELEMENT_TYPE>("T"),         \
+      ::alexops::LrnReluGradOp<DEVICE_TYPE, ELEMENT_TYPE>);                                      \
+  REGISTER_KERNEL_BUILDER(                                                                       \
+      Name("AlexOps>LrnReluMaxPool").Device(DEVICE_NAME).TypeConstraint<ELEMENT_TYPE>("T"),      \
+      ::alexops::LrnReluMaxPoolOp<DEVICE_TYPE, ELEMENT_TYPE>);                                   \
+  REGISTER_KERNEL_BUILDER(                                                                       \
+      Name("AlexOps>LrnReluMaxPoolGrad").Device(DEVICE_NAME).TypeConstraint<ELEMENT_TYPE>("T"),  \
+      ::alexops::LrnReluMaxPoolGradOp<DEVICE_TYPE, ELEMENT_TYPE>);
 
 }  // namespace alexops

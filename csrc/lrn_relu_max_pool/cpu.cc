@@ -1,0 +1,199 @@
+// CPU ReLU + LRN + max-pool. The LRN of each input row (a run of W pixels) comes from the
+// same machinery as lrn_relu (common/lrn_rows_cpu.h), rounded to T as the composite stores
+// it; the pooling runs over those rows a vector of channels at a time.
+//
+// Forward: a range of output rows keeps the LRN rows its windows need in a small cache (as
+// many rows as a window is tall), so each input row's LRN is computed once per range.
+// Backward: a range owns a run of input rows of one image. It recomputes the LRN rows that
+// the windows touching its rows need, routes each dpooled entry to its window's first
+// maximum when that falls in its rows, and then runs the LRN gradient over its rows. Ranges
+// write disjoint rows of dx, so they need no locks.
+#include "lrn_relu_max_pool/cpu.h"
+
+#include <cstring>
+#include <type_traits>
+
+#include "common/lrn_rows_cpu.h"
+
+namespace alexops {
+namespace {
+
+// Rough cycles per element, for the scheduler's shard sizes only.
+constexpr int64_t kCyclesPerElement = 24;
+// Ranges the backward splits a batch into, at least: images are split into runs of rows
+// when there are fewer images than this.
+constexpr int64_t kMinBackwardUnits = 16;
+
+// The smallest finite value of T, as its arithmetic type: where a max starts (TensorFlow's).
+template <typename T>
+Acc<T> lowest_value() {
+  if constexpr (std::is_same_v<T, half_bits>) return to_acc(half_bits{0xFBFFu});         // -65504
+  else if constexpr (std::is_same_v<T, bfloat16_bits>) return to_acc(bfloat16_bits{0xFF7Fu});  // -3.39e38
+  else return std::numeric_limits<T>::lowest();
+}
+
+// The LRN of whole input rows, by (image, row): `slots` rows at a time, a row's slot being
+// its index modulo slots, so any `slots` consecutive rows are held together.
+template <PowerKind kKind, typename T>
+class LrnRowCache {
+ public:
+  LrnRowCache(const LrnParams& p, const PoolGeometry& g, const T* x, int64_t slots)
+      : p_(p), g_(g), x_(x), row_elements_(g.cols * g.channels), slots_(slots),
+        rows_(size_t(slots * row_elements_)), tags_(size_t(slots), -1) {}
+
+  // y = LRN(relu(x)) of input row ih of image n, rounded to T.
+  const T* row(int64_t n, int64_t ih) {
+    const int64_t slot = ih % slots_, tag = n * g_.rows + ih;
+    T* out = rows_.data() + slot * row_elements_;
+    if (tags_[size_t(slot)] != tag) {
+      forward_pixels<kKind>(p_, x_ + tag * row_elements_, out, g_.channels, 0, g_.cols);
+      tags_[size_t(slot)] = tag;
+    }
+    return out;
+  }
+
+ private:
+  const LrnParams& p_;
+  const PoolGeometry& g_;
+  const T* x_;
+  int64_t row_elements_, slots_;
+  std::vector<T> rows_;
+  std::vector<int64_t> tags_;
+};
+
+// Output rows [begin, end) of the whole batch (row index n * out_rows + oh).
+template <PowerKind kKind, typename T, typename A = Acc<T>>
+void forward_rows(const LrnParams& p, const PoolGeometry& g, const T* x, T* pooled, int64_t begin, int64_t end) {
+  using V = Simd<A>;
+  using Vec = typename V::Vec;
+  const int64_t C = g.channels;
+  LrnRowCache<kKind, T> cache(p, g, x, g.pool.window_rows);
+  const Vec lowest = Vec{} + lowest_value<T>();
+  std::vector<const T*> rows(size_t(g.pool.window_rows));
+  for (int64_t unit = begin; unit < end; ++unit) {
+    const int64_t n = unit / g.out_rows, oh = unit - n * g.out_rows;
+    const int64_t r0 = g.row_begin(oh), r1 = g.row_end(oh);
+    for (int64_t ih = r0; ih < r1; ++ih) rows[size_t(ih - r0)] = cache.row(n, ih);
+    T* out_row = pooled + unit * g.out_cols * C;
+    for (int64_t ow = 0; ow < g.out_cols; ++ow) {
+      const int64_t c0 = g.col_begin(ow), c1 = g.col_end(ow);
+      for_each_vector<A>(C, [&](int64_t c, int64_t lanes) {
+        Vec best = lowest;
+        for (int64_t i = 0; i < r1 - r0; ++i)
+          for (int64_t iw = c0; iw < c1; ++iw) {
+            const Vec v = load_row_vector(rows[size_t(i)] + iw * C, c, lanes);
+            best = v > best ? v : best;  // a NaN is never greater: skipped
+          }
+        store_row_vector(out_row + ow * C, c, lanes, best);
+      });
+    }
+  }
+}
+
+// Input rows [a, b) of image n: their dx.
+template <PowerKind kKind, typename T, typename A = Acc<T>>
+void backward_rows(const LrnParams& p, const PoolGeometry& g, const T* x, const T* dpooled, T* dx, int64_t n,
+                   int64_t a, int64_t b) {
+  using V = Simd<A>;
+  using Vec = typename V::Vec;
+  using Index = typename std::conditional<sizeof(A) == 4, int32_t, int64_t>::type;
+  typedef Index IndexVec __attribute__((vector_size(sizeof(Vec))));
+  const int64_t C = g.channels, W = g.cols, row_elements = W * C;
+  // dy of rows [a, b): the dpooled entries routed here, summed in A.
+  std::vector<A> dy(size_t((b - a) * row_elements), A(0));
+  if (g.out_rows > 0 && g.out_cols > 0 && a < b) {
+    LrnRowCache<kKind, T> cache(p, g, x, g.pool.window_rows);
+    const Vec lowest = Vec{} + lowest_value<T>();
+    std::vector<const T*> rows(size_t(g.pool.window_rows));
+    const int64_t oh_begin = g.first_out_row(a), oh_end = g.last_out_row(b - 1) + 1;
+    for (int64_t oh = oh_begin; oh < oh_end; ++oh) {
+      const int64_t r0 = g.row_begin(oh), r1 = g.row_end(oh);
+      for (int64_t ih = r0; ih < r1; ++ih) rows[size_t(ih - r0)] = cache.row(n, ih);
+      const T* dp_row = dpooled + (n * g.out_rows + oh) * g.out_cols * C;
+      for (int64_t ow = 0; ow < g.out_cols; ++ow) {
+        const int64_t c0 = g.col_begin(ow), c1 = g.col_end(ow), width = c1 - c0;
+        for_each_vector<A>(C, [&](int64_t c, int64_t lanes) {
+          // The window's first maximum in row-major order: strictly greater replaces.
+          Vec best = lowest;
+          IndexVec where = IndexVec{} - 1;
+          for (int64_t i = 0; i < r1 - r0; ++i)
+            for (int64_t iw = c0; iw < c1; ++iw) {
+              const Vec v = load_row_vector(rows[size_t(i)] + iw * C, c, lanes);
+              const auto greater = v > best;
+              best = greater ? v : best;
+              where = greater ? (IndexVec{} + Index(i * width + (iw - c0))) : where;
+            }
+          const Vec grad = load_row_vector(dp_row + ow * C, c, lanes);
+          for (int64_t ih = std::max(r0, a); ih < std::min(r1, b); ++ih)
+            for (int64_t iw = c0; iw < c1; ++iw) {
+              const Index position = Index((ih - r0) * width + (iw - c0));
+              A* target = dy.data() + (ih - a) * row_elements + iw * C + c;
+              const Vec routed = where == position ? grad : Vec{};
+              if (lanes == V::kLanes) V::store(target, V::load(target) + routed);
+              else for (int64_t l = 0; l < lanes; ++l) target[l] += routed[l];
+            }
+        });
+      }
+    }
+  }
+  // The LRN gradient of rows [a, b), from x and dy (rounded to T, as the composite has it).
+  const int64_t first_pixel = (n * g.rows + a) * W, pixels = (b - a) * W;
+  if constexpr (std::is_same_v<T, A>) {
+    backward_pixels<kKind>(p, x + first_pixel * C, dy.data(), dx + first_pixel * C, C, 0, pixels);
+  } else {
+    std::vector<T> dy_rounded(dy.size());
+    for (size_t i = 0; i < dy.size(); ++i) store(dy[i], &dy_rounded[i]);
+    backward_pixels<kKind>(p, x + first_pixel * C, dy_rounded.data(), dx + first_pixel * C, C, 0, pixels);
+  }
+}
+
+}  // namespace
+
+template <typename T>
+Status lrn_relu_max_pool_forward_cpu(const LrnParams& p, const PoolGeometry& g, const T* x, T* pooled,
+                                     const ParallelFor& parallel_for) {
+  Status status = validate(p, g.input_pixels(), g.channels);
+  if (!status.ok() || g.output_pixels() == 0 || g.channels == 0) return status;
+  const int64_t cost = g.out_cols * g.channels * g.pool.window_rows * g.pool.window_cols * kCyclesPerElement;
+  with_power_kind(p.beta, [&](auto kind) {
+    status = guarded_parallel_for(g.batch * g.out_rows, cost, parallel_for, [&](int64_t begin, int64_t end) {
+      forward_rows<decltype(kind)::value>(p, g, x, pooled, begin, end);
+    });
+  });
+  return status;
+}
+
+template <typename T>
+Status lrn_relu_max_pool_backward_cpu(const LrnParams& p, const PoolGeometry& g, const T* x, const T* dpooled, T* dx,
+                                      const ParallelFor& parallel_for) {
+  Status status = validate(p, g.input_pixels(), g.channels);
+  if (!status.ok() || g.input_pixels() == 0 || g.channels == 0) return status;
+  // Units: runs of rows of one image, as few as keep kMinBackwardUnits ranges.
+  const int64_t runs_per_image = std::clamp<int64_t>((kMinBackwardUnits + g.batch - 1) / std::max<int64_t>(1, g.batch),
+                                                      1, g.rows);
+  const int64_t run_rows = (g.rows + runs_per_image - 1) / runs_per_image;
+  const int64_t runs = (g.rows + run_rows - 1) / run_rows;
+  const int64_t cost = run_rows * g.cols * g.channels * kCyclesPerElement * 4;
+  with_power_kind(p.beta, [&](auto kind) {
+    status = guarded_parallel_for(g.batch * runs, cost, parallel_for, [&](int64_t begin, int64_t end) {
+      for (int64_t unit = begin; unit < end; ++unit) {
+        const int64_t n = unit / runs, a = (unit - n * runs) * run_rows;
+        backward_rows<decltype(kind)::value>(p, g, x, dpooled, dx, n, a, std::min(g.rows, a + run_rows));
+      }
+    });
+  });
+  return status;
+}
+
+#define ALEXOPS_INSTANTIATE_POOL_CPU(T)                                                                    \
+  template Status lrn_relu_max_pool_forward_cpu<T>(const LrnParams&, const PoolGeometry&, const T*, T*,       \
+                                                   const ParallelFor&);                                     \
+  template Status lrn_relu_max_pool_backward_cpu<T>(const LrnParams&, const PoolGeometry&, const T*, const T*, \
+                                                    T*, const ParallelFor&);
+ALEXOPS_INSTANTIATE_POOL_CPU(float)
+ALEXOPS_INSTANTIATE_POOL_CPU(double)
+ALEXOPS_INSTANTIATE_POOL_CPU(half_bits)
+ALEXOPS_INSTANTIATE_POOL_CPU(bfloat16_bits)
+#undef ALEXOPS_INSTANTIATE_POOL_CPU
+
+}  // namespace alexops

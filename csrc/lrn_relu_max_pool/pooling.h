@@ -1,0 +1,86 @@
+// The max-pool that follows the LRN in lrn_relu_max_pool: its window, strides and padding,
+// and where its windows fall on an NHWC input (TensorFlow's rules). Framework-neutral,
+// shared by the CPU and CUDA kernels and the doors.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <string>
+
+#include "common/status.h"
+
+namespace alexops {
+
+struct PoolParams {
+  int64_t window_rows = 3, window_cols = 3;
+  int64_t stride_rows = 2, stride_cols = 2;
+  bool same_padding = false;  // TensorFlow's "SAME"; else "VALID"
+};
+
+// An NHWC input of this shape, pooled.
+struct PoolGeometry {
+  int64_t batch = 0, rows = 0, cols = 0, channels = 0;  // the input
+  int64_t out_rows = 0, out_cols = 0;                   // the pooled output
+  int64_t pad_top = 0, pad_left = 0;                    // "SAME": padding before the first row and column
+  PoolParams pool;
+
+  // Input rows [row_begin(oh), row_end(oh)) of output row oh, clipped to the image (padding
+  // takes no part in the max); the same for columns.
+  int64_t row_begin(int64_t oh) const { return std::max<int64_t>(0, oh * pool.stride_rows - pad_top); }
+  int64_t row_end(int64_t oh) const {
+    return std::min(rows, oh * pool.stride_rows - pad_top + pool.window_rows);
+  }
+  int64_t col_begin(int64_t ow) const { return std::max<int64_t>(0, ow * pool.stride_cols - pad_left); }
+  int64_t col_end(int64_t ow) const {
+    return std::min(cols, ow * pool.stride_cols - pad_left + pool.window_cols);
+  }
+  // The output rows whose windows hold input row ih: [first_out_row(ih), last_out_row(ih)].
+  int64_t first_out_row(int64_t ih) const {
+    const int64_t reach = ih + pad_top - pool.window_rows + 1;  // the first window start that still holds ih
+    return std::max<int64_t>(0, reach <= 0 ? 0 : (reach + pool.stride_rows - 1) / pool.stride_rows);
+  }
+  int64_t last_out_row(int64_t ih) const {
+    return std::min(out_rows - 1, (ih + pad_top) / pool.stride_rows);
+  }
+  int64_t input_pixels() const { return batch * rows * cols; }
+  int64_t output_pixels() const { return batch * out_rows * out_cols; }
+};
+
+// TensorFlow's output size along one axis (GetWindowedOutputSize): VALID gives
+// (in - window + stride) / stride, which may not be negative; SAME gives ceil(in / stride),
+// with (out - 1) * stride + window - in of padding, the smaller half before.
+inline Status pool_axis(int64_t in, int64_t window, int64_t stride, bool same, const char* axis, int64_t* out,
+                        int64_t* pad_before) {
+  if (same) {
+    *out = (in + stride - 1) / stride;
+    *pad_before = std::max<int64_t>(0, (*out - 1) * stride + window - in) / 2;
+    return Status::Ok();
+  }
+  *out = (in - window + stride) / stride;
+  *pad_before = 0;
+  if (*out < 0)
+    return Status::InvalidArgument(std::string("computed output size would be negative along the ") + axis +
+                                   ": input " + std::to_string(in) + ", window " + std::to_string(window) +
+                                   ", stride " + std::to_string(stride) + " (VALID padding)");
+  return Status::Ok();
+}
+
+inline Status pool_geometry(int64_t batch, int64_t rows, int64_t cols, int64_t channels, const PoolParams& pool,
+                            PoolGeometry* g) {
+  if (pool.window_rows < 1 || pool.window_cols < 1)
+    return Status::InvalidArgument("ksize must be >= 1, got [" + std::to_string(pool.window_rows) + ", " +
+                                   std::to_string(pool.window_cols) + "]");
+  if (pool.stride_rows < 1 || pool.stride_cols < 1)
+    return Status::InvalidArgument("strides must be >= 1, got [" + std::to_string(pool.stride_rows) + ", " +
+                                   std::to_string(pool.stride_cols) + "]");
+  if (batch < 0 || rows < 0 || cols < 0 || channels < 0) return Status::InvalidArgument("sizes must be non-negative");
+  *g = PoolGeometry{batch, rows, cols, channels, 0, 0, 0, 0, pool};
+  Status status = pool_axis(rows, pool.window_rows, pool.stride_rows, pool.same_padding, "rows", &g->out_rows,
+                            &g->pad_top);
+  if (status.ok())
+    status = pool_axis(cols, pool.window_cols, pool.stride_cols, pool.same_padding, "columns", &g->out_cols,
+                       &g->pad_left);
+  return status;
+}
+
+}  // namespace alexops

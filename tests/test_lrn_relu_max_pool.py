@@ -1,0 +1,339 @@
+"""AlexNet's block in one op, alexops.lrn_relu_max_pool: against the float64 reference of
+the composite (max_pool2d(lrn(relu(x)))), against stock TensorFlow, numerical gradients,
+ties, NaN, bad input, the Keras layer and saved models."""
+import itertools
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import alexops
+import alexops.numpy as anp
+from alexops.layers import LRNReLUMaxPool
+from alexops.reference import lrn_relu_max_pool_grad_reference, lrn_relu_max_pool_reference
+from helpers import ALEXNET, BFLOAT16, FLOAT_DTYPES, as_float32_attrs, assert_close_to_reference, random_input
+
+POOLS = list(itertools.product([1, 2, 3, 5], [1, 2, 3], ["VALID", "SAME"]))
+CHANNELS = [1, 3, 64, 65, 192]
+RADII = [0, 1, 4, 9]
+# Odd sizes, and images smaller than the window (which SAME pools and VALID may leave empty).
+IMAGES = [(7, 9), (5, 5), (2, 3), (1, 1), (11, 6)]
+
+
+def reference(x, dpooled, storage, **params):
+    params = as_float32_attrs(params)
+    x64 = np.asarray(x).astype(np.float64)
+    pooled = lrn_relu_max_pool_reference(x64, storage=storage, **params)
+    dx = lrn_relu_max_pool_grad_reference(x64, dpooled, storage=storage, **params) if dpooled is not None else None
+    return pooled, dx
+
+
+def check_numpy_door(x, seed, **params):
+    dtype = x.dtype
+    pooled = anp.lrn_relu_max_pool(x, **params)
+    ref_pooled, _ = reference(x, None, dtype, **params)
+    assert pooled.shape == ref_pooled.shape and pooled.dtype == dtype
+    dpooled = random_input(pooled.shape, seed, dtype=dtype)
+    _, ref_dx = reference(x, dpooled, dtype, **params)
+    dx = anp.lrn_relu_max_pool_grad(x, dpooled, **params)
+    assert dx.shape == x.shape and dx.dtype == dtype
+    assert_close_to_reference(pooled, ref_pooled, dtype)
+    assert_close_to_reference(dx, ref_dx, dtype, backward=True)
+
+
+@pytest.mark.parametrize("ksize, strides, padding", POOLS)
+def test_every_pool_geometry_matches_the_reference(ksize, strides, padding):
+    """Each geometry with a rotating choice of channels, radius, relu, dtype and image size."""
+    index = POOLS.index((ksize, strides, padding))
+    rows, cols = IMAGES[index % len(IMAGES)]
+    channels = CHANNELS[index % len(CHANNELS)]
+    dtype = FLOAT_DTYPES[index % len(FLOAT_DTYPES)]
+    params = dict(depth_radius=RADII[index % len(RADII)], bias=1.0, alpha=0.3, beta=0.75, relu=index % 2 == 0,
+                  ksize=ksize, strides=strides, padding=padding)
+    x = random_input((2, rows, cols, channels), seed=index, dtype=dtype)
+    if padding == "VALID" and min(int((rows - ksize + strides) / strides), int((cols - ksize + strides) / strides)) < 0:
+        with pytest.raises(ValueError, match="negative"):  # as tf.nn.max_pool2d refuses it
+            anp.lrn_relu_max_pool(x, **params)
+        return
+    check_numpy_door(x, index + 100, **params)
+
+
+@pytest.mark.parametrize("relu", [True, False])
+@pytest.mark.parametrize("radius", RADII)
+@pytest.mark.parametrize("channels", CHANNELS)
+def test_every_channel_count_and_radius(channels, radius, relu):
+    x = random_input((2, 9, 7, channels), seed=channels + radius, dtype=np.float32)
+    check_numpy_door(x, channels * radius, depth_radius=radius, bias=1.0, alpha=0.2, beta=0.75, relu=relu)
+
+
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=str)
+@pytest.mark.parametrize("beta", [0.5, 0.75, 1.0, 0.3])
+def test_every_dtype_and_power(dtype, beta):
+    x = random_input((2, 13, 13, 24), seed=int(beta * 10), dtype=dtype)
+    check_numpy_door(x, 7, depth_radius=2, bias=1.0, alpha=0.5, beta=beta, ksize=3, strides=2, padding="SAME")
+
+
+def test_alexnet_shapes_and_the_tf_door_agree_with_the_numpy_door():
+    for shape in ((2, 55, 55, 64), (2, 27, 27, 192)):
+        x = random_input(shape, seed=shape[-1], dtype=np.float32)
+        pooled = anp.lrn_relu_max_pool(x, **ALEXNET)
+        dpooled = random_input(pooled.shape, seed=1, dtype=np.float32)
+        xt = tf.constant(x)
+        with tf.GradientTape() as tape:
+            tape.watch(xt)
+            y = alexops.lrn_relu_max_pool(xt, **ALEXNET)
+        dx = tape.gradient(y, xt, output_gradients=tf.constant(dpooled))
+        np.testing.assert_array_equal(y.numpy(), pooled)
+        np.testing.assert_array_equal(dx.numpy(), anp.lrn_relu_max_pool_grad(x, dpooled, **ALEXNET))
+        ref_pooled, ref_dx = reference(x, dpooled, np.float32, **ALEXNET)
+        assert_close_to_reference(pooled, ref_pooled, np.float32)
+        assert_close_to_reference(dx.numpy(), ref_dx, np.float32, backward=True)
+
+
+def stock_block(x, dpooled, relu=True, ksize=3, strides=2, padding="VALID", **lrn):
+    xt = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(xt)
+        pooled = tf.nn.max_pool2d(tf.nn.lrn(tf.nn.relu(xt) if relu else xt, **lrn), ksize, strides, padding)
+    return pooled.numpy(), tape.gradient(pooled, xt, output_gradients=tf.constant(dpooled)).numpy()
+
+
+def fused_block(x, dpooled, **params):
+    xt = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(xt)
+        pooled = alexops.lrn_relu_max_pool(xt, **params)
+    return pooled.numpy(), tape.gradient(pooled, xt, output_gradients=tf.constant(dpooled)).numpy()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float16])
+@pytest.mark.parametrize("ksize, strides, padding", [(3, 2, "VALID"), (3, 2, "SAME"), (2, 1, "SAME"), ((3, 2), (1, 2), "VALID")])
+def test_matches_stock_tensorflow(ksize, strides, padding, dtype):
+    params = dict(ALEXNET, alpha=0.01, ksize=ksize, strides=strides, padding=padding)
+    x = random_input((2, 11, 9, 16), seed=3, dtype=dtype)
+    ours = alexops.lrn_relu_max_pool(x, **params).numpy()
+    dpooled = random_input(ours.shape, seed=4, dtype=dtype)
+    ours_pooled, ours_dx = fused_block(x, dpooled, **params)
+    stock_pooled, stock_dx = stock_block(x, dpooled, **params)
+    if dtype == np.float16:
+        # Stock's half LRN rounds differently from ours, so a near-tie in a window may route
+        # the gradient to another pixel: the float64 reference judges the half gradient
+        # (test_every_dtype_and_power); here the pooled values.
+        np.testing.assert_allclose(ours_pooled.astype(np.float64), stock_pooled.astype(np.float64), rtol=4e-3,
+                                   atol=4e-3)
+        return
+    np.testing.assert_allclose(ours_pooled, stock_pooled, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(ours_dx, stock_dx, rtol=1e-4, atol=1e-5 * np.abs(stock_dx).max())
+
+
+@pytest.mark.parametrize("relu", [True, False])
+@pytest.mark.parametrize("padding", ["VALID", "SAME"])
+def test_numerical_gradient_in_float64(padding, relu):
+    """Away from ties: distinct values, with a margin between neighbours."""
+    rng = np.random.default_rng(9)
+    x = rng.permutation(np.linspace(0.2, 2.0, 2 * 5 * 5 * 6)).reshape(2, 5, 5, 6) * rng.choice([-1, 1], (2, 5, 5, 6))
+    if relu:
+        x = np.abs(x)
+    params = dict(depth_radius=1, bias=1.0, alpha=0.1, beta=0.75, relu=relu, ksize=3, strides=2, padding=padding)
+    theoretical, numerical = tf.test.compute_gradient(lambda t: alexops.lrn_relu_max_pool(t, **params),
+                                                      [tf.constant(x)], delta=1e-6)
+    np.testing.assert_allclose(theoretical[0], numerical[0], rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("door", ["numpy", "tf"])
+def test_ties_go_to_the_first_maximum_in_row_major_order(door):
+    """A window of equal values sends its gradient to its top-left member (TensorFlow's rule)."""
+    x = np.ones((1, 5, 5, 4), np.float32)  # relu off, bias 1: every y equal
+    params = dict(depth_radius=1, bias=1.0, alpha=0.5, beta=0.75, relu=False, ksize=3, strides=2, padding="VALID")
+    dpooled = np.ones((1, 2, 2, 4), np.float32)
+    if door == "numpy":
+        dx = anp.lrn_relu_max_pool_grad(x, dpooled, **params)
+    else:
+        dx = fused_block(x, dpooled, **params)[1]
+    routed = dx[0, :, :, 0] != 0
+    expected = np.zeros((5, 5), bool)
+    expected[[0, 0, 2, 2], [0, 2, 0, 2]] = True  # the windows' top-left corners
+    np.testing.assert_array_equal(routed, expected)
+    stock_dx = stock_block(x, dpooled, **params)[1]
+    np.testing.assert_array_equal(dx != 0, stock_dx != 0)  # routed where stock routes it
+    np.testing.assert_allclose(dx, stock_dx, rtol=1e-6)
+
+
+def test_nan_and_inf_follow_the_composite():
+    """LRN spreads a NaN over its channel window (as the formula has it; stock TensorFlow's CPU
+    LRN spreads it over the whole pixel, its band-matrix product multiplying NaN by 0); the
+    max-pool skips NaN, as tf.nn.max_pool2d does on a CPU; +Inf is NaN in its own channel and
+    0 in its neighbours."""
+    x = random_input((1, 7, 7, 8), seed=11, dtype=np.float32)
+    x[0, 1, 1, 2] = np.nan
+    x[0, 4, 4, 5] = np.inf
+    x[0, 5, 2, :] = np.nan  # a whole pixel of NaN
+    params = dict(depth_radius=1, bias=1.0, alpha=0.5, beta=0.75, ksize=3, strides=2, padding="VALID")
+    pooled = anp.lrn_relu_max_pool(x, **params)
+    dpooled = random_input(pooled.shape, seed=12, dtype=np.float32)
+    ref_pooled, ref_dx = reference(x, dpooled, np.float32, **params)
+    assert_close_to_reference(pooled, ref_pooled, np.float32)
+    assert_close_to_reference(anp.lrn_relu_max_pool_grad(x, dpooled, **params), ref_dx, np.float32, backward=True)
+    assert np.isfinite(pooled).all()  # every window has a value that is not NaN
+    # A window of nothing but NaN: the dtype's lowest value, as tf.nn.max_pool2d gives.
+    all_nan = np.full((1, 3, 3, 2), np.nan, np.float32)
+    np.testing.assert_array_equal(anp.lrn_relu_max_pool(all_nan), tf.nn.max_pool2d(all_nan, 3, 2, "VALID").numpy())
+
+
+# ---- bad input -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    (dict(ksize=0), ValueError, "ksize must be >= 1"),
+    (dict(strides=(1, 0)), ValueError, "strides must be >= 1"),
+    (dict(ksize=(3, 3, 3)), TypeError, "ksize must be an int or a pair"),
+    (dict(ksize=2.5), TypeError, "ksize"),
+    (dict(padding="valid"), ValueError, "padding must be 'VALID' or 'SAME'"),
+    (dict(depth_radius=-1), ValueError, "depth_radius"),
+])
+@pytest.mark.parametrize("door", ["numpy", "tf"])
+def test_bad_arguments(door, kwargs, error, match):
+    x = np.zeros((1, 5, 5, 3), np.float32)
+    with pytest.raises(error, match=match):
+        if door == "numpy":
+            anp.lrn_relu_max_pool(x, **kwargs)
+        else:
+            alexops.lrn_relu_max_pool(x, **kwargs)
+
+
+def test_wrong_rank_is_rejected_at_build_and_run_time():
+    with pytest.raises(ValueError, match="4-D"):
+        alexops.lrn_relu_max_pool(tf.zeros([5, 5, 3]))
+    with pytest.raises(ValueError, match="4-D"):
+        anp.lrn_relu_max_pool(np.zeros((5, 5, 3), np.float32))
+
+    @tf.function(input_signature=[tf.TensorSpec(None, tf.float32)])
+    def f(t):
+        return alexops.lrn_relu_max_pool(t)
+
+    with pytest.raises(tf.errors.InvalidArgumentError, match="x must be 4-D"):
+        f(tf.zeros([5, 5, 3]))
+
+
+def test_negative_output_size_is_an_error():
+    """VALID with an image shorter than the window by more than a stride, as tf.nn.max_pool2d."""
+    x = np.zeros((1, 1, 1, 3), np.float32)
+    with pytest.raises(ValueError, match="negative"):
+        anp.lrn_relu_max_pool(x, ksize=5, strides=2)
+    with pytest.raises((ValueError, tf.errors.InvalidArgumentError), match="negative"):
+        alexops.lrn_relu_max_pool(tf.constant(x), ksize=5, strides=2)
+
+
+def test_dpooled_of_the_wrong_shape_is_rejected_at_build_and_run_time():
+    x = tf.zeros([1, 7, 7, 3])
+    with pytest.raises((ValueError, tf.errors.InvalidArgumentError)):
+        alexops.ops.lrn_relu_max_pool_grad(x, tf.zeros([1, 2, 2, 3]))  # the pooled shape is [1, 3, 3, 3]
+    with pytest.raises(ValueError, match="dpooled must have the pooled output's shape"):
+        anp.lrn_relu_max_pool_grad(np.zeros((1, 7, 7, 3), np.float32), np.zeros((1, 2, 2, 3), np.float32))
+
+    @tf.function(input_signature=[tf.TensorSpec(None, tf.float32)] * 2)
+    def grad(a, b):
+        return alexops.ops.lrn_relu_max_pool_grad(a, b)
+
+    with pytest.raises(tf.errors.InvalidArgumentError, match="dpooled must have the pooled shape"):
+        grad(x, tf.zeros([1, 2, 2, 3]))
+
+
+def test_out_that_overlaps_x_goes_through_a_temporary():
+    x = random_input((1, 7, 7, 8), seed=13, dtype=np.float32)
+    dpooled = random_input((1, 3, 3, 8), seed=14, dtype=np.float32)
+    expected = anp.lrn_relu_max_pool_grad(x, dpooled)
+    into_x = x.copy()
+    assert anp.lrn_relu_max_pool_grad(into_x, dpooled, out=into_x) is into_x
+    np.testing.assert_array_equal(into_x, expected)
+
+
+# ---- Keras, SavedModel, AlexNet -----------------------------------------------------------
+
+def block_model():
+    inputs = keras.Input((9, 9, 8))
+    hidden = keras.layers.Conv2D(8, 3, padding="same")(inputs)
+    outputs = LRNReLUMaxPool(name="block", **ALEXNET)(hidden)
+    return keras.Model(inputs, outputs)
+
+
+def test_layer_config_round_trips_and_validates():
+    layer = LRNReLUMaxPool(depth_radius=3, bias=2.0, alpha=0.1, beta=0.6, relu=False, ksize=(3, 2), strides=1,
+                           padding="SAME", name="b")
+    clone = LRNReLUMaxPool.from_config(layer.get_config())
+    assert clone.get_config() == layer.get_config()
+    assert clone.compute_output_shape((None, 9, 8, 4)) == (None, 9, 8, 4)
+    with pytest.raises(ValueError):
+        LRNReLUMaxPool(ksize=0)
+    with pytest.raises(ValueError):
+        LRNReLUMaxPool(padding="FULL")
+
+
+def test_layer_trains_and_round_trips_through_a_keras_file(tmp_path):
+    model = block_model()
+    x = random_input((2, 9, 9, 8), seed=15, dtype=np.float32)
+    assert model(x).shape == (2, 4, 4, 8)
+    model.compile(optimizer="sgd", loss="mse")
+    history = model.fit(x, np.zeros((2, 4, 4, 8), np.float32), epochs=2, verbose=0)
+    assert np.isfinite(history.history["loss"]).all()
+    model.save(tmp_path / "m.keras")
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "y.npy", model(x).numpy())
+    script = textwrap.dedent(f"""
+        import numpy as np
+        import keras, alexops
+        model = keras.models.load_model({str(tmp_path / 'm.keras')!r})
+        np.testing.assert_allclose(model(np.load({str(tmp_path / 'x.npy')!r})).numpy(),
+                                   np.load({str(tmp_path / 'y.npy')!r}), rtol=1e-6)
+    """)
+    subprocess.run([sys.executable, "-c", script], check=True)
+
+
+def test_saved_model_reloads_and_differentiates_in_a_fresh_process(tmp_path):
+    class Module(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None, 9, 9, 6], tf.float32)])
+        def __call__(self, x):
+            return alexops.lrn_relu_max_pool(x, depth_radius=2, alpha=0.5, beta=0.75, padding="SAME")
+
+    x = random_input((2, 9, 9, 6), seed=16, dtype=np.float32)
+    xt = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(xt)
+        loss = tf.reduce_sum(Module()(xt) ** 2)
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "dx.npy", tape.gradient(loss, xt).numpy())
+    tf.saved_model.save(Module(), str(tmp_path / "sm"))
+    script = textwrap.dedent(f"""
+        import numpy as np, tensorflow as tf
+        import alexops
+        module = tf.saved_model.load({str(tmp_path / 'sm')!r})
+        x = tf.constant(np.load({str(tmp_path / 'x.npy')!r}))
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            loss = tf.reduce_sum(module(x) ** 2)
+        np.testing.assert_array_equal(tape.gradient(loss, x).numpy(), np.load({str(tmp_path / 'dx.npy')!r}))
+    """)
+    subprocess.run([sys.executable, "-c", script], check=True)
+
+
+def test_alexnet_fused_pool_agrees_with_stock_and_fused():
+    from alexops import alexnet
+
+    model = alexnet.AlexNet(init="he")
+    images = tf.random.normal([2, 99, 99, 3], seed=1)
+    results = {}
+    for lrn in alexnet.VARIANTS:
+        with tf.GradientTape() as tape:
+            out = model(images, lrn=lrn)
+            loss = tf.nn.l2_loss(out)
+        results[lrn] = out.numpy(), [g.numpy() for g in tape.gradient(loss, model.variables_list)]
+    stock_out, stock_grads = results["stock"]
+    for lrn in ("fused", "fused_pool"):
+        out, grads = results[lrn]
+        np.testing.assert_allclose(out, stock_out, rtol=1e-4, atol=1e-5 * np.abs(stock_out).max())
+        for g, expected in zip(grads, stock_grads):
+            np.testing.assert_allclose(g, expected, rtol=1e-3, atol=1e-4 * np.abs(expected).max())
+    np.testing.assert_array_equal(results["fused_pool"][0], results["fused"][0])
