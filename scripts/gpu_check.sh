@@ -135,7 +135,7 @@ gpu_tests() {
 }
 
 benchmark() {
-  cd "$PKG" && "$PY" -m alexops.compare --backend cupy --what op --steps "${BENCH_STEPS:-30}" --burn-in 5 \
+  cd "$PKG" && "$PY" -m alexops.compare --backend cupy --what all --steps "${BENCH_STEPS:-30}" --burn-in 5 \
     --dtype float32,float16,bfloat16 --json "$OUT/bench.json"
 }
 

@@ -40,5 +40,20 @@ for shape, radius, kernels in CASES:
                                 **common)  # dx over dy
             _core.forward_cuda(x.data.ptr, x.data.ptr, pixels, channels, name, kernel=kernel, **common)  # in place
             runs += 1
+# lrn_relu_max_pool: AlexNet's block, SAME padding with a partial window, R > 8.
+for shape, radius, padding in (((2, 9, 9, 64), 4, "VALID"), ((1, 6, 7, 13), 9, "SAME")):
+    for name, storage in STORAGE.items():
+        values = rng.standard_normal(shape).astype(np.float32)
+        host = (values.view(np.uint32) >> 16).astype(np.uint16) if name == "bfloat16" else values.astype(storage)
+        pooled_shape = tuple(_core.pooled_shape(shape, (3, 3), (2, 2), padding))
+        x = cp.asarray(host)
+        pooled = cp.empty(pooled_shape, x.dtype)
+        dpooled = cp.asarray(host[:, :pooled_shape[1], :pooled_shape[2]].copy())
+        dx = cp.empty_like(x)
+        pool = dict(depth_radius=radius, bias=1.0, alpha=0.001 / 9, beta=0.75, relu=True, ksize=(3, 3), strides=(2, 2),
+                    padding=padding, stream=stream)
+        _core.forward_max_pool_cuda(x.data.ptr, pooled.data.ptr, shape, name, **pool)
+        _core.backward_max_pool_cuda(x.data.ptr, dpooled.data.ptr, dx.data.ptr, shape, name, **pool)
+        runs += 1
 cp.cuda.runtime.deviceSynchronize()
 print(f"gpu_smoke: forward and backward ran for {runs} cases (shape x dtype x kernel)")

@@ -22,8 +22,9 @@ def test_compare_writes_json_with_every_row(tmp_path):
     assert lines[-1].startswith("model") and lines[header + 2].startswith("op")
     data = json.loads(out.read_text())
     impls = {(r["level"], r["impl"]) for r in data["results"]}
-    assert {("op", "copy"), ("op", "relu"), ("op", "stock"), ("op", "fused"), ("model", "stock"),
-            ("model", "fused")} <= impls
+    assert {("op", "copy"), ("op", "relu"), ("op", "stock"), ("op", "fused"), ("block", "stock"),
+            ("block", "fused+pool"), ("block", "fused_pool"), ("model", "stock"), ("model", "fused"),
+            ("model", "fused_pool")} <= impls
     passes = {r["pass"] for r in data["results"]}
     assert passes == {"forward", "forward+backward", "fwd+bwd sparse dy"}
     for r in data["results"]:

@@ -268,3 +268,70 @@ def test_tensorflow_gpu_kernels():
         assert "GPU" in y.device
         assert_close_to_reference(y.numpy(), reference_forward(xd, **as_float32_attrs(ALEXNET)), dtype)
         assert_close_to_reference(dx.numpy(), reference_backward(xd, dyd, **ALEXNET), dtype, backward=True)
+
+
+# ---- lrn_relu_max_pool on the GPU ----------------------------------------------------------
+
+POOL_CASES = [  # (shape, depth_radius, ksize, strides, padding)
+    ((2, 13, 13, 64), 4, 3, 2, "VALID"),    # AlexNet-like
+    ((2, 9, 11, 192), 4, 3, 2, "SAME"),
+    ((1, 7, 6, 13), 9, 2, 1, "SAME"),       # odd C, R > 8
+    ((3, 5, 5, 3), 1, 5, 3, "VALID"),
+    ((1, 2, 3, 8), 0, 3, 2, "SAME"),         # an image smaller than the window
+]
+
+
+def pool_on_gpu(x, dpooled, depth_radius, ksize, strides, padding):
+    """(pooled, dx) through the raw CUDA entry points, outputs poisoned beforehand."""
+    cp = cupy()
+    pooled_shape = tuple(core().pooled_shape(x.shape, (ksize, ksize), (strides, strides), padding))
+    x_dev, dp_dev = to_device_bits(x), to_device_bits(dpooled)
+    pooled_dev = cp.full(int(np.prod(pooled_shape)) * x.dtype.itemsize, 0xFF, np.uint8)
+    dx_dev = poisoned_like(x)
+    common = dict(depth_radius=depth_radius, bias=1.0, alpha=0.1, beta=0.75, relu=True, ksize=(ksize, ksize),
+                  strides=(strides, strides), padding=padding, stream=cp.cuda.get_current_stream().ptr)
+    core().forward_max_pool_cuda(x_dev.data.ptr, pooled_dev.data.ptr, x.shape, x.dtype.name, **common)
+    core().backward_max_pool_cuda(x_dev.data.ptr, dp_dev.data.ptr, dx_dev.data.ptr, x.shape, x.dtype.name, **common)
+    pooled = cp.asnumpy(pooled_dev).view(x.dtype).reshape(pooled_shape)
+    return pooled, from_device_bits(dx_dev, x)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("case", POOL_CASES, ids=lambda c: "x".join(map(str, c[0])) + f"-R{c[1]}-k{c[2]}s{c[3]}{c[4]}")
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=str)
+def test_max_pool_block_matches_the_cpu_kernel_and_the_reference(dtype, case):
+    from alexops import numpy as anp
+    from alexops.reference import lrn_relu_max_pool_grad_reference, lrn_relu_max_pool_reference
+
+    shape, radius, ksize, strides, padding = case
+    params = dict(depth_radius=radius, bias=1.0, alpha=0.1, beta=0.75, ksize=ksize, strides=strides, padding=padding)
+    x = random_input(shape, seed=sum(shape) + radius, dtype=dtype)
+    cpu_pooled = anp.lrn_relu_max_pool(x, **params)
+    dpooled = random_input(cpu_pooled.shape, seed=radius, dtype=dtype)
+    cpu_dx = anp.lrn_relu_max_pool_grad(x, dpooled, **params)
+    pooled, dx = pool_on_gpu(x, dpooled, radius, ksize, strides, padding)
+    storage = BFLOAT16.type if dtype == BFLOAT16 else np.dtype(dtype).type
+    reference = as_float32_attrs(params)
+    x64 = x.astype(np.float64)
+    assert_close_to_reference(pooled, lrn_relu_max_pool_reference(x64, storage=storage, **reference), dtype)
+    assert_close_to_reference(dx, lrn_relu_max_pool_grad_reference(x64, dpooled, storage=storage, **reference), dtype,
+                              backward=True)
+    np.testing.assert_allclose(pooled.astype(np.float64), cpu_pooled.astype(np.float64), rtol=1e-2, atol=1e-3)
+
+
+@pytest.mark.gpu
+def test_max_pool_block_through_the_cupy_door():
+    import alexops.cupy as acp
+    from alexops import numpy as anp
+
+    cp = cupy()
+    x = random_input((2, 13, 13, 64), seed=81, dtype=np.float32)
+    pooled = acp.lrn_relu_max_pool(cp.asarray(x), **ALEXNET)
+    dpooled = random_input(pooled.shape, seed=82, dtype=np.float32)
+    dx = acp.lrn_relu_max_pool_grad(cp.asarray(x), cp.asarray(dpooled), **ALEXNET)
+    np.testing.assert_allclose(cp.asnumpy(pooled), anp.lrn_relu_max_pool(x, **ALEXNET), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(cp.asnumpy(dx), anp.lrn_relu_max_pool_grad(x, dpooled, **ALEXNET), rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="pooled shape"):
+        acp.lrn_relu_max_pool_grad(cp.asarray(x), cp.zeros((2, 5, 5, 64), np.float32))
+    with pytest.raises(ValueError, match="too wide"):  # a user error, not an internal one
+        acp.lrn_relu_max_pool(cp.zeros((1, 3, 4000, 64), np.float32))

@@ -3,10 +3,12 @@
 Op level: the two AlexNet LRN shapes, forward and forward+backward, stock (relu + tf.nn.lrn
 in a tf.function), stock under XLA, and fused, beside two yardsticks: a copy of the same
 bytes and a plain ReLU (and ReluGrad), the cheapest thing that can be done to the tensor.
+Block level: AlexNet's whole ReLU + LRN + 3x3/2 max-pool on the same shapes: stock, stock
+under XLA, the fused LRN then tf.nn.max_pool2d, and alexops.lrn_relu_max_pool.
 With --backend cupy (a GPU, no TensorFlow): fused vs ReLU + cuDNN LRN, with the same
 yardsticks, timed with CUDA events.
 Model level: the write-up's AlexNet benchmark (forward to pool5, and forward-backward of
-l2_loss(pool5) w.r.t. every weight), stock vs fused, same weights and inputs.
+l2_loss(pool5) w.r.t. every weight), stock vs fused vs fused_pool, same weights and inputs.
 Implementations are checked for agreement before anything is timed.
 """
 import argparse
@@ -46,7 +48,8 @@ def parse_args(argv):
     p.add_argument("--dtype", type=_dtype_list, default=["float32"],
                    help=f"{_validate.FLOAT_DTYPES_TEXT}, or several separated by commas, which the op level then "
                         "runs side by side in one process (the model level uses the first)")
-    p.add_argument("--what", choices=("op", "model", "all"), default="all")
+    p.add_argument("--what", choices=("op", "block", "model", "all"), default="all",
+                   help="op: the LRN alone; block: AlexNet's ReLU + LRN + max-pool; model: AlexNet; all of them")
     p.add_argument("--full-model", action="store_true", help="the 8-layer AlexNet (fc6-fc8) at model level")
     p.add_argument("--init", choices=("writeup", "he"), default="writeup",
                    help="weights: the write-up's truncated normal stddev 0.1, or He scaling")
@@ -88,12 +91,15 @@ def _log(message):
     print(message, flush=True)
 
 
-def _run_op_level(backend, settings, machine, dtypes):
+def _run_op_level(backend, settings, machine, dtypes, what):
     rows = []
     for dtype in dtypes:
-        _log(f"op level ({backend.name}) on {machine['device']}, {dtype}, batch {settings['batch']}: "
-             f"{settings['op_steps']} timed steps after {settings['op_burn_in']} burn-in")
-        rows += _label_dtype(oplevel.run_op_level(backend, dict(settings, dtype=dtype), _log), dtype, len(dtypes) > 1)
+        for level, run in (("op", oplevel.run_op_level), ("block", oplevel.run_block_level)):
+            if what not in (level, "all"):
+                continue
+            _log(f"{level} level ({backend.name}) on {machine['device']}, {dtype}, batch {settings['batch']}: "
+                 f"{settings['op_steps']} timed steps after {settings['op_burn_in']} burn-in")
+            rows += _label_dtype(run(backend, dict(settings, dtype=dtype), _log), dtype, len(dtypes) > 1)
     return rows
 
 
@@ -121,8 +127,8 @@ def run_tf(args):
                "threads": backend.threads, "python": platform.python_version(),
                "build": _loader.build_summary()}
     rows = []
-    if args.what in ("op", "all"):
-        rows += _run_op_level(backend, settings, machine, args.dtype)
+    if args.what in ("op", "block", "all"):
+        rows += _run_op_level(backend, settings, machine, args.dtype, args.what)
     if args.what in ("model", "all"):
         dtype = args.dtype[0]
         _log(f"model level: AlexNet {'8-layer' if args.full_model else 'to pool5'}, {dtype}, batch "
@@ -137,13 +143,13 @@ def run_cupy(args):
     from alexops.bench import cupy_backend
 
     if args.what == "model":
-        raise SystemExit("--backend cupy times the op only; the model level needs --backend tf")
+        raise SystemExit("--backend cupy times the op and the block; the model level needs --backend tf")
     settings = choose_settings(args, on_gpu=True)
     backend = cupy_backend.CupyBackend()
     machine = {"device": backend.description(), "backend": "cupy", "python": platform.python_version()}
     _log(f"CuPy: each step is {cupy_backend.LAUNCHES_PER_STEP} launches between two CUDA events, rotating among "
          f"input sets of at least {cupy_backend.ROTATION_BYTES >> 20} MB together")
-    return machine, settings, _run_op_level(backend, settings, machine, args.dtype)
+    return machine, settings, _run_op_level(backend, settings, machine, args.dtype, args.what)
 
 
 def main(argv=None):

@@ -45,3 +45,25 @@ class ReluCudnn:
             self.module.cudnn_lrn_backward(r.data.ptr, y.data.ptr, dy.data.ptr, d_r.data.ptr, *x.shape,
                                            self.dtype_name, *self.lrn, stream.ptr)
         self.relu_grad(x, d_r, dx)
+
+
+class MaxPoolCudnn:
+    """cuDNN's max-pool (VALID, NaN not propagated, as TensorFlow runs it), forward and
+    backward, on NHWC device arrays."""
+
+    def __init__(self, dtype_name, ksize, strides):
+        self.module = cudnn_module()
+        if self.module is None:
+            raise RuntimeError("the cuDNN baseline was not built")
+        self.dtype_name = dtype_name
+        self.window = (ksize, ksize) if isinstance(ksize, int) else tuple(ksize)
+        self.strides = (strides, strides) if isinstance(strides, int) else tuple(strides)
+
+    def forward(self, y, pooled, stream):
+        self.module.cudnn_max_pool_forward(y.data.ptr, pooled.data.ptr, *y.shape, *pooled.shape[1:3], *self.window,
+                                           *self.strides, self.dtype_name, stream.ptr)
+
+    def backward(self, y, pooled, dpooled, dy, stream):
+        self.module.cudnn_max_pool_backward(y.data.ptr, pooled.data.ptr, dpooled.data.ptr, dy.data.ptr, *y.shape,
+                                            *pooled.shape[1:3], *self.window, *self.strides, self.dtype_name,
+                                            stream.ptr)

@@ -15,7 +15,7 @@ import itertools
 import numpy as np
 
 from alexops import _loader
-from alexops.alexnet import LRN_PARAMS
+from alexops.alexnet import LRN_PARAMS, POOL_PARAMS
 from alexops.bench import cudnn
 from alexops.bench.timing import time_cuda_events
 
@@ -140,6 +140,73 @@ class CupyBackend:
             impls["relu+cudnn"] = (forward, forward_backward)
         return impls
 
+    def block_inputs(self, shape, pooled_shape, dtype):
+        """Input sets for the block: x and dpooled (under "dy"), and every buffer written."""
+        cupy = _cupy()
+        rng = cupy.random.default_rng(1)
+        set_bytes = 7 * int(np.prod(shape)) * np.dtype(STORAGE[dtype]).itemsize
+        sets = []
+        for _ in range(max(3, -(-ROTATION_BYTES // set_bytes))):
+            x = from_float32(rng.standard_normal(shape, dtype=np.float32), dtype)
+            dpooled = from_float32(rng.standard_normal(pooled_shape, dtype=np.float32), dtype)
+            batch = self._batch(x, dpooled)
+            batch.update(pooled=cupy.empty(pooled_shape, x.dtype), dy=dpooled, dy_lrn=cupy.empty_like(x))
+            sets.append(batch)
+        return sets
+
+    def block_implementations(self, dtype):
+        """The block on a GPU: the fused block; the fused LRN then cuDNN's max-pool; and stock
+        (a ReLU, cuDNN's LRN, cuDNN's max-pool), each forward and forward+backward."""
+        core, stream = self.core, _cupy().cuda.get_current_stream()
+        lrn = dict(LRN_PARAMS, relu=True)
+        pool = dict(ksize=(POOL_PARAMS["ksize"],) * 2, strides=(POOL_PARAMS["strides"],) * 2,
+                    padding=POOL_PARAMS["padding"])
+
+        def fused_pool_forward(b):
+            core.forward_max_pool_cuda(b["x"].data.ptr, b["pooled"].data.ptr, b["x"].shape, dtype, stream=stream.ptr,
+                                       **lrn, **pool)
+            return b["pooled"]
+
+        def fused_pool_forward_backward(b):
+            fused_pool_forward(b)
+            core.backward_max_pool_cuda(b["x"].data.ptr, b["dy"].data.ptr, b["dx"].data.ptr, b["x"].shape, dtype,
+                                        stream=stream.ptr, **lrn, **pool)
+            return b["pooled"], b["dx"]
+
+        impls = {"fused_pool": (fused_pool_forward, fused_pool_forward_backward)}
+        if not cudnn.available():
+            return impls
+        max_pool = cudnn.MaxPoolCudnn(dtype, POOL_PARAMS["ksize"], POOL_PARAMS["strides"])
+        fused_forward, _ = self._fused(dtype)
+
+        def fused_then_pool_forward(b):
+            max_pool.forward(fused_forward(b), b["pooled"], stream)
+            return b["pooled"]
+
+        def fused_then_pool_forward_backward(b):
+            fused_then_pool_forward(b)
+            max_pool.backward(b["y"], b["pooled"], b["dy"], b["dy_lrn"], stream)
+            x = b["x"]
+            core.backward_cuda(x.data.ptr, b["dy_lrn"].data.ptr, b["dx"].data.ptr, x.size // x.shape[-1], x.shape[-1],
+                               dtype, stream=stream.ptr, **lrn)
+            return b["pooled"], b["dx"]
+
+        stock_lrn = cudnn.ReluCudnn(dtype, LRN_PARAMS, *relu_kernels(dtype))
+
+        def stock_forward(b):
+            stock_lrn.forward(b["x"], b["r"], b["y"], stream)
+            max_pool.forward(b["y"], b["pooled"], stream)
+            return b["pooled"]
+
+        def stock_forward_backward(b):
+            stock_forward(b)
+            max_pool.backward(b["y"], b["pooled"], b["dy"], b["dy_lrn"], stream)
+            stock_lrn.backward(b["x"], b["r"], b["y"], b["dy_lrn"], b["d_r"], b["dx"], stream)
+            return b["pooled"], b["dx"]
+
+        return {"relu+cudnn+pool": (stock_forward, stock_forward_backward),
+                "fused+cudnn pool": (fused_then_pool_forward, fused_then_pool_forward_backward), **impls}
+
     def yardsticks(self, shape, dtype):
         """copy: a device copy of the bytes the fused op must move at least (x into y
         forward; 2.5 tensors' worth forward+backward, from rotating sources). relu: a ReLU
@@ -164,7 +231,11 @@ class CupyBackend:
                 "relu": (lambda b: relu(b["x"], b["y"]), relu_forward_backward)}
 
     def head(self, batch, n):
-        return self._batch(batch["x"][:n].copy(), batch["dy"][:n].copy())
+        small = self._batch(batch["x"][:n].copy(), batch["dy"][:n].copy())
+        if "pooled" in batch:  # a block's set: its pooled-shaped buffers too
+            cupy = _cupy()
+            small.update(pooled=cupy.empty_like(batch["pooled"][:n]), dy_lrn=cupy.empty_like(small["x"]))
+        return small
 
     def x_and_dy(self, batch):
         return batch["x"], batch["dy"]

@@ -19,9 +19,10 @@ A backend says how to run things on its device:
 """
 import numpy as np
 
-from alexops.alexnet import LRN_PARAMS
+from alexops.alexnet import LRN_PARAMS, POOL_PARAMS
 from alexops.bench import agreement, report
-from alexops.reference import lrn_relu_grad_reference, lrn_relu_reference
+from alexops.reference import (lrn_relu_grad_reference, lrn_relu_max_pool_grad_reference, lrn_relu_max_pool_reference,
+                               lrn_relu_reference, pool_windows)
 
 # [rows, cols, depth] of the LRN inputs after AlexNet's conv1 and conv2.
 OP_SHAPES = {"lrn1": (56, 56, 64), "lrn2": (27, 27, 192)}
@@ -29,18 +30,38 @@ OP_SHAPES = {"lrn1": (56, 56, 64), "lrn2": (27, 27, 192)}
 REFERENCE_IMAGES = 2
 
 
-def reference_results(x, dy):
+_FLOAT32_LRN = {k: (float(np.float32(v)) if isinstance(v, float) else v) for k, v in LRN_PARAMS.items()}
+
+
+def reference_results(x, dy, dtype):
     """y and dx of the write-up's LRN in float64, with the op's float32 attributes."""
-    params = {k: (float(np.float32(v)) if isinstance(v, float) else v) for k, v in LRN_PARAMS.items()}
-    return lrn_relu_reference(x, **params), lrn_relu_grad_reference(x, dy, **params)
+    return lrn_relu_reference(x, **_FLOAT32_LRN), lrn_relu_grad_reference(x, dy, **_FLOAT32_LRN)
 
 
-def checked_implementations(backend, shape, dtype, inputs, log):
+def block_reference_results(x, dpooled, dtype):
+    """pooled and dx of the write-up's ReLU + LRN + max-pool block in float64 (the LRN output
+    rounded to the dtype first, as the composite stores it)."""
+    if dtype == "bfloat16":
+        import ml_dtypes
+
+        storage = ml_dtypes.bfloat16
+    else:
+        storage = np.dtype(dtype).type
+    return (lrn_relu_max_pool_reference(x, **_FLOAT32_LRN, **POOL_PARAMS, storage=storage),
+            lrn_relu_max_pool_grad_reference(x, dpooled, **_FLOAT32_LRN, **POOL_PARAMS, storage=storage))
+
+
+def pooled_shape(shape):
+    rows, cols, _ = pool_windows(shape[1], shape[2], **POOL_PARAMS)
+    return (shape[0], rows, cols, shape[3])
+
+
+def checked_implementations(backend, shape, dtype, inputs, log, impls=None, reference=reference_results):
     """The backend's implementations that agree with the reference; others raise
     AgreementError. Those the backend cannot run in this dtype are left out (never fused)."""
-    impls = backend.implementations(dtype)
+    impls = backend.implementations(dtype) if impls is None else impls
     small = backend.head(inputs[0], REFERENCE_IMAGES)
-    ref_y, ref_dx = reference_results(*backend.to_numpy(backend.x_and_dy(small), dtype))
+    ref_y, ref_dx = reference(*backend.to_numpy(backend.x_and_dy(small), dtype), dtype)
     what = f"{list(shape)} {dtype}"
     for impl, (forward, forward_backward) in list(impls.items()):
         try:
@@ -49,15 +70,17 @@ def checked_implementations(backend, shape, dtype, inputs, log):
             agreement.check_agreement(f"{impl} forward+backward on {what} vs the float64 reference", [ref_y, ref_dx],
                                       backend.to_numpy(forward_backward(small), dtype), dtype)
         except backend.unsupported as error:
-            if impl == "fused":
+            if impl.startswith("fused"):
                 raise
             log(f"  {impl}: not timed, no {dtype} LRN here ({type(error).__name__})")
             del impls[impl]
     stock = next((impl for impl in report.STOCK_IMPLS if impl in impls), None)
+    fused = [impl for impl in impls if impl.startswith("fused")]
     if stock:
-        agreement.check_agreement(f"fused vs {stock} forward+backward on {what}",
-                                  backend.to_numpy(impls[stock][1](inputs[0]), dtype),
-                                  backend.to_numpy(impls["fused"][1](inputs[0]), dtype), dtype)
+        for impl in fused:
+            agreement.check_agreement(f"{impl} vs {stock} forward+backward on {what}",
+                                      backend.to_numpy(impls[stock][1](inputs[0]), dtype),
+                                      backend.to_numpy(impls[impl][1](inputs[0]), dtype), dtype)
     return impls
 
 
@@ -77,4 +100,28 @@ def run_op_level(backend, settings, log):
             stats = backend.time(steps, settings, f"op {name} {pass_name}", log, pass_inputs)
             rows += [report.op_row(name, shape, pass_name, impl, stats[impl], tensor_bytes, tensors, kinds[impl])
                      for impl in everything]
+    return rows
+
+
+def run_block_level(backend, settings, log):
+    """AlexNet's whole ReLU + LRN + max-pool block on the same two shapes: stock, the fused LRN
+    followed by the framework's max-pool, and the fused block. GB/s counts the block's least
+    traffic: x in and the pooled tensor out forward (about 1.23 tensors), and x, dpooled in
+    and dx out more for forward+backward (about 3.5)."""
+    dtype = settings["dtype"]
+    rows = []
+    for name, (height, width, channels) in settings["op_shapes"].items():
+        shape = (settings["batch"], height, width, channels)
+        pooled = pooled_shape(shape)
+        inputs = backend.block_inputs(shape, pooled, dtype)
+        impls = checked_implementations(backend, shape, dtype, inputs, log, backend.block_implementations(dtype),
+                                        block_reference_results)
+        x_bytes = int(np.prod(shape)) * np.dtype(np.float16 if dtype == "bfloat16" else dtype).itemsize
+        pooled_fraction = float(np.prod(pooled)) / float(np.prod(shape))
+        for pass_name, tensors, which in (("forward", 1 + pooled_fraction, 0),
+                                          ("forward+backward", 3 + 2 * pooled_fraction, 1)):
+            steps = {impl: (lambda batch, fns=fns: fns[which](batch)) for impl, fns in impls.items()}
+            stats = backend.time(steps, settings, f"block {name} {pass_name}", log, inputs)
+            rows += [dict(report.op_row(name + "+pool", shape, pass_name, impl, stats[impl], x_bytes, tensors),
+                          level="block") for impl in impls]
     return rows

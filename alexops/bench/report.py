@@ -2,7 +2,7 @@
 ratio to the ReLU), and the table, JSON and plot they are reported as. Shared by every
 backend: a backend only produces rows.
 
-A row is a dict: level ("op" or "model"), name (what was run, e.g. "lrn1"), shape, pass
+A row is a dict: level ("op", "block" for AlexNet's ReLU + LRN + max-pool, or "model"), name (what was run, e.g. "lrn1"), shape, pass
 ("forward", ...), impl, kind ("lrn" for an LRN implementation, "yardstick" for the copy and
 ReLU rows that set the floor), stats (a timing.Stats), and for op rows bytes_moved.
 """
@@ -12,7 +12,7 @@ import numpy as np
 
 # Speed-ups are over the first of these present in a group: stock TensorFlow, or on the
 # CuPy backend the stock GPU path (a ReLU, then cuDNN's LRN).
-STOCK_IMPLS = ("stock", "relu+cudnn")
+STOCK_IMPLS = ("stock", "relu+cudnn", "relu+cudnn+pool")
 YARDSTICKS = ("copy", "relu")
 
 
@@ -20,7 +20,7 @@ def op_row(name, shape, pass_name, impl, stats, tensor_bytes, tensors, kind="lrn
     """An op-level row; tensors = how many tensors of the input's size the fused op must
     move at least (2 forward, 5 forward+backward)."""
     return {"level": "op", "name": name, "shape": list(shape), "pass": pass_name, "impl": impl, "kind": kind,
-            "stats": stats, "bytes_moved": tensor_bytes * tensors}
+            "stats": stats, "bytes_moved": int(tensor_bytes * tensors)}
 
 
 def model_row(name, shape, pass_name, impl, stats):
@@ -107,7 +107,7 @@ def write_plot(path, rows, title):
         import matplotlib.pyplot as plt
     except ImportError as error:
         raise SystemExit(f"--plot needs matplotlib (pip install matplotlib): {error}")
-    groups = sorted({_group(r) for r in rows}, key=lambda g: (g[0] != "op", str(g)))
+    groups = sorted({_group(r) for r in rows}, key=lambda g: (["op", "block", "model"].index(g[0]), str(g)))
     impls = [impl for impl in dict.fromkeys(r["impl"] for r in rows) if impl not in YARDSTICKS]
     fig, (ax_time, ax_speed) = plt.subplots(2, 1, figsize=(max(8, 1.8 * len(groups)), 8))
     width = 0.8 / max(1, len(impls))

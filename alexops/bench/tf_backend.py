@@ -13,7 +13,7 @@ import tensorflow as tf
 
 import alexops
 from alexops import alexnet
-from alexops.alexnet import LRN_PARAMS
+from alexops.alexnet import LRN_PARAMS, POOL_PARAMS
 from alexops.bench import agreement, report
 from alexops.bench.timing import time_host
 
@@ -83,6 +83,30 @@ class TensorFlowBackend:
             "fused": _pair(tf.function(fused, reduce_retracing=True), _forward_backward(fused)),
         }
 
+    def block_inputs(self, shape, pooled_shape, dtype):
+        with tf.device(self.device):
+            return [(tf.cast(tf.random.normal(shape, seed=i), dtype),
+                     tf.cast(tf.random.normal(pooled_shape, seed=100 + i), dtype)) for i in range(INPUT_SETS)]
+
+    def block_implementations(self, dtype):
+        """AlexNet's ReLU + LRN + max-pool: stock, stock under XLA, the fused LRN followed by
+        tf.nn.max_pool2d, and the fused block."""
+        def stock(x):
+            return tf.nn.max_pool2d(tf.nn.lrn(tf.nn.relu(x), **LRN_PARAMS), **POOL_PARAMS)
+
+        def fused_then_pool(x):
+            return tf.nn.max_pool2d(alexops.lrn_relu(x, **LRN_PARAMS), **POOL_PARAMS)
+
+        def fused_pool(x):
+            return alexops.lrn_relu_max_pool(x, **LRN_PARAMS, **POOL_PARAMS)
+
+        impls = {}
+        for name, block, xla in (("stock", stock, False), ("stock+xla", stock, True),
+                                 ("fused+pool", fused_then_pool, False), ("fused_pool", fused_pool, False)):
+            impls[name] = _pair(tf.function(block, jit_compile=xla, reduce_retracing=True),
+                                _forward_backward(block, jit_compile=xla))
+        return impls
+
     def yardsticks(self, shape, dtype):
         """relu: tf.nn.relu (2 tensors), and relu + ReluGrad (5). copy: the same bytes moved
         by a copy into a preallocated buffer: on a CPU split over as many threads as the
@@ -144,7 +168,7 @@ def run_model_level(settings, log):
         images = [tf.cast(tf.random.normal(image_shape, seed=i), dtype) for i in range(2)]
         summary = alexnet.activation_summary(model, images[0])
         log("  activation RMS (init=%s): %s" % (settings["init"], ", ".join(f"{k} {v:.3g}" for k, v in summary.items())))
-        variants = ("stock", "fused")
+        variants = alexnet.VARIANTS
         steps = {}
         for lrn in variants:
             forward = tf.function(lambda im, lrn=lrn: model(im, lrn=lrn))

@@ -109,6 +109,67 @@ void cudnn_lrn_backward(uintptr_t x, uintptr_t y, uintptr_t dy, uintptr_t dx, in
         "cudnnLRNCrossChannelBackward");
 }
 
+// The NHWC descriptors of a VALID max-pool (what AlexNet's 3x3/2 pools are; cuDNN pads only
+// symmetrically, so TensorFlow pads SAME inputs itself): input, output, pooling.
+class PoolDescriptors {
+ public:
+  PoolDescriptors(int64_t n, int64_t h, int64_t w, int64_t c, int64_t out_h, int64_t out_w, int64_t kh, int64_t kw,
+                  int64_t sh, int64_t sw, const std::string& dtype)
+      : is_double_(dtype == "float64") {
+    check(cudnnCreateTensorDescriptor(&input_), "cudnnCreateTensorDescriptor");
+    check(cudnnCreateTensorDescriptor(&output_), "cudnnCreateTensorDescriptor");
+    check(cudnnCreatePoolingDescriptor(&pool_), "cudnnCreatePoolingDescriptor");
+    check(cudnnSetTensor4dDescriptor(input_, CUDNN_TENSOR_NHWC, data_type(dtype), int(n), int(c), int(h), int(w)),
+          "cudnnSetTensor4dDescriptor");
+    check(cudnnSetTensor4dDescriptor(output_, CUDNN_TENSOR_NHWC, data_type(dtype), int(n), int(c), int(out_h),
+                                     int(out_w)),
+          "cudnnSetTensor4dDescriptor");
+    // TensorFlow's default: NaN is not propagated through the max.
+    check(cudnnSetPooling2dDescriptor(pool_, CUDNN_POOLING_MAX, CUDNN_NOT_PROPAGATE_NAN, int(kh), int(kw), 0, 0,
+                                      int(sh), int(sw)),
+          "cudnnSetPooling2dDescriptor");
+  }
+  ~PoolDescriptors() {
+    cudnnDestroyPoolingDescriptor(pool_);
+    cudnnDestroyTensorDescriptor(output_);
+    cudnnDestroyTensorDescriptor(input_);
+  }
+  PoolDescriptors(const PoolDescriptors&) = delete;
+  PoolDescriptors& operator=(const PoolDescriptors&) = delete;
+
+  cudnnTensorDescriptor_t input() const { return input_; }
+  cudnnTensorDescriptor_t output() const { return output_; }
+  cudnnPoolingDescriptor_t pool() const { return pool_; }
+  const void* one() const { return is_double_ ? static_cast<const void*>(&one_d_) : &one_f_; }
+  const void* zero() const { return is_double_ ? static_cast<const void*>(&zero_d_) : &zero_f_; }
+
+ private:
+  bool is_double_;
+  cudnnTensorDescriptor_t input_ = nullptr, output_ = nullptr;
+  cudnnPoolingDescriptor_t pool_ = nullptr;
+  double one_d_ = 1.0, zero_d_ = 0.0;
+  float one_f_ = 1.0f, zero_f_ = 0.0f;
+};
+
+void cudnn_max_pool_forward(uintptr_t x, uintptr_t y, int64_t n, int64_t h, int64_t w, int64_t c, int64_t out_h,
+                            int64_t out_w, int64_t kh, int64_t kw, int64_t sh, int64_t sw, const std::string& dtype,
+                            uintptr_t stream) {
+  const PoolDescriptors d(n, h, w, c, out_h, out_w, kh, kw, sh, sw, dtype);
+  check(cudnnPoolingForward(handle_on(stream), d.pool(), d.one(), d.input(), reinterpret_cast<const void*>(x),
+                            d.zero(), d.output(), reinterpret_cast<void*>(y)),
+        "cudnnPoolingForward");
+}
+
+void cudnn_max_pool_backward(uintptr_t x, uintptr_t y, uintptr_t dy, uintptr_t dx, int64_t n, int64_t h, int64_t w,
+                             int64_t c, int64_t out_h, int64_t out_w, int64_t kh, int64_t kw, int64_t sh, int64_t sw,
+                             const std::string& dtype, uintptr_t stream) {
+  const PoolDescriptors d(n, h, w, c, out_h, out_w, kh, kw, sh, sw, dtype);
+  check(cudnnPoolingBackward(handle_on(stream), d.pool(), d.one(), d.output(), reinterpret_cast<const void*>(y),
+                             d.output(), reinterpret_cast<const void*>(dy), d.input(),
+                             reinterpret_cast<const void*>(x), d.zero(), d.input(), reinterpret_cast<void*>(dx)),
+        "cudnnPoolingBackward");
+}
+
 }  // namespace
 }  // namespace alexops
 
@@ -124,4 +185,11 @@ PYBIND11_MODULE(_cudnn_baseline, m) {
         py::arg("n"), py::arg("h"), py::arg("w"), py::arg("c"), py::arg("dtype"), py::arg("depth_radius"),
         py::arg("bias"), py::arg("alpha"), py::arg("beta"), py::arg("stream"),
         "cuDNN LRN backward: dx from the LRN input x, its output y and dy.");
+  m.def("cudnn_max_pool_forward", &cudnn_max_pool_forward, py::arg("x"), py::arg("y"), py::arg("n"), py::arg("h"),
+        py::arg("w"), py::arg("c"), py::arg("out_h"), py::arg("out_w"), py::arg("kh"), py::arg("kw"), py::arg("sh"),
+        py::arg("sw"), py::arg("dtype"), py::arg("stream"), "cuDNN max-pool forward (VALID) on NHWC device data.");
+  m.def("cudnn_max_pool_backward", &cudnn_max_pool_backward, py::arg("x"), py::arg("y"), py::arg("dy"),
+        py::arg("dx"), py::arg("n"), py::arg("h"), py::arg("w"), py::arg("c"), py::arg("out_h"), py::arg("out_w"),
+        py::arg("kh"), py::arg("kw"), py::arg("sh"), py::arg("sw"), py::arg("dtype"), py::arg("stream"),
+        "cuDNN max-pool backward (VALID): dx from the pool's input x, output y and dy.");
 }

@@ -22,6 +22,7 @@
 #include <cmath>
 #include <limits>
 #include <new>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -278,11 +279,16 @@ void load_and_square(BlockScratch<A>& s, int64_t i, const T* x, bool relu) {
 // LRN(+ReLU) of pixels [begin, end) of x (C channels each), forward into the same pixels of
 // y, which may equal x. With backward_pixels, the unit every kernel builds on: lrn_relu runs
 // them over its pixels, lrn_relu_max_pool over the rows its windows need.
+// `scratch` (made for the forward, or the backward, of these C and radius) lets a caller
+// that runs many short runs keep one; by default each call makes its own.
 template <PowerKind kKind, typename T, typename A = Acc<T>>
-void forward_pixels(const LrnParams& p, const T* x, T* y, int64_t C, int64_t begin, int64_t end) {
+void forward_pixels(const LrnParams& p, const T* x, T* y, int64_t C, int64_t begin, int64_t end,
+                    BlockScratch<A>* scratch = nullptr) {
   using V = Simd<A>;
   using Vec = typename V::Vec;
-  BlockScratch<A> s(C, effective_radius(p.depth_radius, C), /*backward=*/false);
+  std::optional<BlockScratch<A>> own;
+  if (!scratch) scratch = &own.emplace(C, effective_radius(p.depth_radius, C), /*backward=*/false);
+  BlockScratch<A>& s = *scratch;
   const A bias = A(p.bias), alpha = A(p.alpha), beta = A(p.beta);
   for (int64_t first = begin; first < end; first += s.block_pixels) {
     const int64_t n_pixels = std::min(s.block_pixels, end - first);
@@ -311,10 +317,12 @@ void forward_pixels(const LrnParams& p, const T* x, T* y, int64_t C, int64_t beg
 // dx of pixels [begin, end) given their x and dy; dx may equal dy or x.
 template <PowerKind kKind, typename T, typename A = Acc<T>>
 void backward_pixels(const LrnParams& p, const T* x, const T* dy, T* dx, int64_t C, int64_t begin,
-                     int64_t end) {
+                     int64_t end, BlockScratch<A>* scratch = nullptr) {
   using V = Simd<A>;
   using Vec = typename V::Vec;
-  BlockScratch<A> s(C, effective_radius(p.depth_radius, C), /*backward=*/true);
+  std::optional<BlockScratch<A>> own;
+  if (!scratch) scratch = &own.emplace(C, effective_radius(p.depth_radius, C), /*backward=*/true);
+  BlockScratch<A>& s = *scratch;
   const A bias = A(p.bias), alpha = A(p.alpha), beta = A(p.beta);
   const A two_alpha_beta = A(2) * alpha * beta;
   for (int64_t first = begin; first < end; first += s.block_pixels) {

@@ -4,10 +4,12 @@
 //
 // Forward: a range of output rows keeps the LRN rows its windows need in a small cache (as
 // many rows as a window is tall), so each input row's LRN is computed once per range.
-// Backward: a range owns a run of input rows of one image. It recomputes the LRN rows that
-// the windows touching its rows need, routes each dpooled entry to its window's first
-// maximum when that falls in its rows, and then runs the LRN gradient over its rows. Ranges
-// write disjoint rows of dx, so they need no locks.
+// Backward: a range owns a run of input rows of one image. Output row by output row, it
+// recomputes the LRN rows the windows need, routes each dpooled entry to its window's first
+// maximum when that falls in its rows (into a ring of dy rows, as many as a window is tall),
+// and as soon as an input row can get no more, runs the LRN gradient over it: the rows a
+// range touches stay in cache between the passes. Ranges write disjoint rows of dx, so they
+// need no locks.
 #include "lrn_relu_max_pool/cpu.h"
 
 #include <cstring>
@@ -39,14 +41,15 @@ class LrnRowCache {
  public:
   LrnRowCache(const LrnParams& p, const PoolGeometry& g, const T* x, int64_t slots)
       : p_(p), g_(g), x_(x), row_elements_(g.cols * g.channels), slots_(slots),
-        rows_(size_t(slots * row_elements_)), tags_(size_t(slots), -1) {}
+        rows_(size_t(slots * row_elements_)), tags_(size_t(slots), -1),
+        scratch_(g.channels, effective_radius(p.depth_radius, g.channels), /*backward=*/false) {}
 
   // y = LRN(relu(x)) of input row ih of image n, rounded to T.
   const T* row(int64_t n, int64_t ih) {
     const int64_t slot = ih % slots_, tag = n * g_.rows + ih;
     T* out = rows_.data() + slot * row_elements_;
     if (tags_[size_t(slot)] != tag) {
-      forward_pixels<kKind>(p_, x_ + tag * row_elements_, out, g_.channels, 0, g_.cols);
+      forward_pixels<kKind>(p_, x_ + tag * row_elements_, out, g_.channels, 0, g_.cols, &scratch_);
       tags_[size_t(slot)] = tag;
     }
     return out;
@@ -59,6 +62,7 @@ class LrnRowCache {
   int64_t row_elements_, slots_;
   std::vector<T> rows_;
   std::vector<int64_t> tags_;
+  BlockScratch<Acc<T>> scratch_;
 };
 
 // Output rows [begin, end) of the whole batch (row index n * out_rows + oh).
@@ -90,6 +94,42 @@ void forward_rows(const LrnParams& p, const PoolGeometry& g, const T* x, T* pool
   }
 }
 
+// The dy rows a backward range is still gathering, in A, `slots` rows at a time (a row's
+// slot being its index modulo slots), and the LRN gradient of a row once it is complete.
+template <PowerKind kKind, typename T, typename A = Acc<T>>
+class GradientRows {
+ public:
+  GradientRows(const LrnParams& p, const PoolGeometry& g, const T* x, T* dx, int64_t n, int64_t slots)
+      : p_(p), g_(g), x_(x), dx_(dx), n_(n), row_elements_(g.cols * g.channels), slots_(slots),
+        dy_(size_t(slots * row_elements_), A(0)), rounded_(std::is_same_v<T, A> ? 0 : size_t(row_elements_)),
+        scratch_(g.channels, effective_radius(p.depth_radius, g.channels), /*backward=*/true) {}
+
+  A* dy_row(int64_t ih) { return dy_.data() + (ih % slots_) * row_elements_; }
+
+  // dx of row ih from its dy (rounded to T, as the composite has it); its slot is cleared.
+  void finish(int64_t ih) {
+    A* dy = dy_row(ih);
+    const int64_t pixel = (n_ * g_.rows + ih) * g_.cols, C = g_.channels;
+    if constexpr (std::is_same_v<T, A>) {
+      backward_pixels<kKind>(p_, x_ + pixel * C, dy, dx_ + pixel * C, C, 0, g_.cols, &scratch_);
+    } else {
+      for (int64_t i = 0; i < row_elements_; ++i) store(dy[i], &rounded_[size_t(i)]);
+      backward_pixels<kKind>(p_, x_ + pixel * C, rounded_.data(), dx_ + pixel * C, C, 0, g_.cols, &scratch_);
+    }
+    std::fill(dy, dy + row_elements_, A(0));
+  }
+
+ private:
+  const LrnParams& p_;
+  const PoolGeometry& g_;
+  const T* x_;
+  T* dx_;
+  int64_t n_, row_elements_, slots_;
+  std::vector<A> dy_;
+  std::vector<T> rounded_;
+  BlockScratch<A> scratch_;
+};
+
 // Input rows [a, b) of image n: their dx.
 template <PowerKind kKind, typename T, typename A = Acc<T>>
 void backward_rows(const LrnParams& p, const PoolGeometry& g, const T* x, const T* dpooled, T* dx, int64_t n,
@@ -98,17 +138,20 @@ void backward_rows(const LrnParams& p, const PoolGeometry& g, const T* x, const 
   using Vec = typename V::Vec;
   using Index = typename std::conditional<sizeof(A) == 4, int32_t, int64_t>::type;
   typedef Index IndexVec __attribute__((vector_size(sizeof(Vec))));
-  const int64_t C = g.channels, W = g.cols, row_elements = W * C;
-  // dy of rows [a, b): the dpooled entries routed here, summed in A.
-  std::vector<A> dy(size_t((b - a) * row_elements), A(0));
-  if (g.out_rows > 0 && g.out_cols > 0 && a < b) {
+  const int64_t C = g.channels;
+  GradientRows<kKind, T> gradient(p, g, x, dx, n, g.pool.window_rows);
+  int64_t next_to_finish = a;
+  if (g.out_rows > 0 && g.out_cols > 0) {
     LrnRowCache<kKind, T> cache(p, g, x, g.pool.window_rows);
     const Vec lowest = Vec{} + lowest_value<T>();
     std::vector<const T*> rows(size_t(g.pool.window_rows));
     const int64_t oh_begin = g.first_out_row(a), oh_end = g.last_out_row(b - 1) + 1;
     for (int64_t oh = oh_begin; oh < oh_end; ++oh) {
       const int64_t r0 = g.row_begin(oh), r1 = g.row_end(oh);
+      // Rows of this range above this window have had all their windows: finish them.
+      for (; next_to_finish < std::min(r0, b); ++next_to_finish) gradient.finish(next_to_finish);
       for (int64_t ih = r0; ih < r1; ++ih) rows[size_t(ih - r0)] = cache.row(n, ih);
+      const int64_t own0 = std::max(r0, a), own1 = std::min(r1, b);  // the window's rows this range owns
       const T* dp_row = dpooled + (n * g.out_rows + oh) * g.out_cols * C;
       for (int64_t ow = 0; ow < g.out_cols; ++ow) {
         const int64_t c0 = g.col_begin(ow), c1 = g.col_end(ow), width = c1 - c0;
@@ -124,27 +167,20 @@ void backward_rows(const LrnParams& p, const PoolGeometry& g, const T* x, const 
               where = greater ? (IndexVec{} + Index(i * width + (iw - c0))) : where;
             }
           const Vec grad = load_row_vector(dp_row + ow * C, c, lanes);
-          for (int64_t ih = std::max(r0, a); ih < std::min(r1, b); ++ih)
+          for (int64_t ih = own0; ih < own1; ++ih) {
+            A* dy = gradient.dy_row(ih) + c;
             for (int64_t iw = c0; iw < c1; ++iw) {
-              const Index position = Index((ih - r0) * width + (iw - c0));
-              A* target = dy.data() + (ih - a) * row_elements + iw * C + c;
-              const Vec routed = where == position ? grad : Vec{};
+              const Vec routed = where == Index((ih - r0) * width + (iw - c0)) ? grad : Vec{};
+              A* target = dy + iw * C;
               if (lanes == V::kLanes) V::store(target, V::load(target) + routed);
               else for (int64_t l = 0; l < lanes; ++l) target[l] += routed[l];
             }
+          }
         });
       }
     }
   }
-  // The LRN gradient of rows [a, b), from x and dy (rounded to T, as the composite has it).
-  const int64_t first_pixel = (n * g.rows + a) * W, pixels = (b - a) * W;
-  if constexpr (std::is_same_v<T, A>) {
-    backward_pixels<kKind>(p, x + first_pixel * C, dy.data(), dx + first_pixel * C, C, 0, pixels);
-  } else {
-    std::vector<T> dy_rounded(dy.size());
-    for (size_t i = 0; i < dy.size(); ++i) store(dy[i], &dy_rounded[i]);
-    backward_pixels<kKind>(p, x + first_pixel * C, dy_rounded.data(), dx + first_pixel * C, C, 0, pixels);
-  }
+  for (; next_to_finish < b; ++next_to_finish) gradient.finish(next_to_finish);
 }
 
 }  // namespace
