@@ -26,7 +26,7 @@ def build_info():
 def build_summary():
     """One line on what this build holds, for benchmark headers."""
     info = build_info()
-    parts = [f"CPU kernels -march={info.CPU_ARCH or 'default'}", f"CUDA {'yes' if info.WITH_CUDA else 'no'}"]
+    parts = [f"CPU kernels {core().cpu_isa()} (built: {info.CPU_ISAS})", f"CUDA {'yes' if info.WITH_CUDA else 'no'}"]
     if info.WITH_TF:
         parts.append(f"TF ops built for {info.TF_VERSION}")
     return ", ".join(parts)

@@ -1,8 +1,10 @@
 // Microbenchmark of the CPU core alone (no TensorFlow, no Python), for tuning: the best of
 // many runs of the forward or backward over [N * 3136 * 64 / C pixels, C channels], in ns per
 // element. Small N keeps the data in L2 (the kernels' instruction cost); N = 64 is AlexNet's
-// lrn1 size. Build and run from the repository root:
-//   g++ -O3 -march=native -fno-math-errno -std=c++17 -Icsrc scripts/cpu_kernel_bench.cc csrc/lrn_relu/cpu.cc -o /tmp/cpu_kernel_bench -lpthread
+// lrn1 size. It calls the kernels of one instruction-set level directly (no dispatch): build
+// them for this machine, from the repository root:
+//   g++ -O3 -march=native -fno-math-errno -std=c++17 -Icsrc -DALEXOPS_ISA_NAMESPACE=cpu_native \
+//       scripts/cpu_kernel_bench.cc csrc/lrn_relu/cpu.cc -o /tmp/cpu_kernel_bench -lpthread
 //   C=64 /tmp/cpu_kernel_bench N forward|backward f32|f16|bf16 [threads]
 // (Compare two versions by building both and alternating their runs: this machine is noisy.)
 #include <algorithm>
@@ -14,7 +16,17 @@
 #include <thread>
 #include <vector>
 
+#include "common/cpu_isa.h"
 #include "lrn_relu/cpu.h"
+
+namespace alexops {
+namespace cpu_native {
+template <typename T>
+CpuKernelResult lrn_relu_forward_cpu(const LrnParams&, const T*, T*, int64_t, int64_t, const ParallelFor&);
+template <typename T>
+CpuKernelResult lrn_relu_backward_cpu(const LrnParams&, const T*, const T*, T*, int64_t, int64_t, const ParallelFor&);
+}  // namespace cpu_native
+}  // namespace alexops
 
 using namespace alexops;
 
@@ -51,8 +63,8 @@ double best_ns_per_element(int64_t N, int64_t C, bool backward, bool threads) {
   double best = 1e30;
   for (int run = 0; run < (N < 16 ? 300 : 25); ++run) {
     const auto start = std::chrono::steady_clock::now();
-    if (backward) lrn_relu_backward_cpu<T>(p, x.data(), dy.data(), out.data(), pixels, C, pf);
-    else lrn_relu_forward_cpu<T>(p, x.data(), out.data(), pixels, C, pf);
+    if (backward) cpu_native::lrn_relu_backward_cpu<T>(p, x.data(), dy.data(), out.data(), pixels, C, pf);
+    else cpu_native::lrn_relu_forward_cpu<T>(p, x.data(), out.data(), pixels, C, pf);
     best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   }
   return best * 1e9 / double(pixels * C);

@@ -1,6 +1,7 @@
-// Vectors for the CPU kernels (cpu.cc): the target's widest vector type through GCC/Clang
-// vector extensions, loads and stores that convert between a storage type and float, and
-// a fast reciprocal square root. Only cpu.cc includes this; it is compiled per -march.
+// Vectors for the CPU kernels: the target's widest vector type through GCC/Clang vector
+// extensions, loads and stores that convert between a storage type and float, and a fast
+// reciprocal square root. Only the kernel files include this; they are compiled once per
+// instruction-set level (cpu_isa.h), so everything here is in an unnamed namespace.
 #pragma once
 
 #include <algorithm>
@@ -16,6 +17,7 @@
 #include "common/numeric.h"
 
 namespace alexops {
+namespace {
 namespace cpu_simd {
 
 // The widest vector the target has: AVX-512, AVX2 or 128-bit (SSE, NEON). Wider-than-native
@@ -187,4 +189,5 @@ ALEXOPS_INLINE typename Simd<A>::Vec first_lanes(typename Simd<A>::Vec v, int64_
 }
 
 }  // namespace cpu_simd
+}  // namespace
 }  // namespace alexops

@@ -14,19 +14,23 @@
 // running add/subtract sum would. (The CUDA kernels make the same choice; see cuda.cu.)
 //
 // Everything here is in an unnamed namespace: each kernel file gets its own copy, compiled
-// for its own target.
+// for its own instruction-set level (cpu_isa.h). For the same reason the scratch memory is
+// a Buffer, not a std::vector, whose out-of-line functions would be shared by name between
+// the levels' copies: the linker keeps one, which could then run where its target does not.
 #pragma once
 
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
 #include <limits>
 #include <new>
 #include <optional>
 #include <string>
 #include <utility>
-#include <vector>
 
+#include "common/cpu_isa.h"
 #include "common/cpu_simd.h"
 #include "common/float_env.h"
 #include "common/numeric.h"
@@ -38,6 +42,38 @@ namespace alexops {
 namespace {
 
 using namespace cpu_simd;
+
+// A zero-filled array of trivially copyable T (see the top of this file).
+template <typename T>
+class Buffer {
+ public:
+  Buffer() = default;
+  explicit Buffer(size_t n) { resize(n); }
+  ~Buffer() { std::free(data_); }
+  Buffer(const Buffer&) = delete;
+  Buffer& operator=(const Buffer&) = delete;
+
+  // n elements: zeros when newly allocated; kept (with their values) when it already had room.
+  void resize(size_t n) {
+    if (n > capacity_) {
+      T* grown = static_cast<T*>(std::calloc(n, sizeof(T)));
+      if (grown == nullptr) throw std::bad_alloc();
+      std::free(data_);
+      data_ = grown;
+      capacity_ = n;
+    }
+    size_ = n;
+  }
+  void fill_zero() { std::memset(static_cast<void*>(data_), 0, size_ * sizeof(T)); }
+  T* data() { return data_; }
+  const T* data() const { return data_; }
+  size_t size() const { return size_; }
+  T& operator[](size_t i) { return data_[i]; }
+
+ private:
+  T* data_ = nullptr;
+  size_t size_ = 0, capacity_ = 0;
+};
 
 constexpr int64_t kDirectMaxRadius = 8;
 // Pixels per phase (see BlockScratch): up to 16, fewer when their scratch rows would not fit
@@ -126,7 +162,7 @@ struct FloatRowCheck {
 // underflows for N ~ 1e38 (~1e-48) though dx, r times a window of t, is ~1e-29. In double
 // every intermediate keeps its value. O(C * R) work.
 struct PixelInDouble {
-  std::vector<double> rows;  // r, N, and the backward's g and t
+  Buffer<double> rows;  // r, N, and the backward's g and t
 
   // r <- the pixel's relu(x) (from the float scratch row, where it is exact), N <- its norms.
   void norms(const LrnParams& p, int64_t R, const float* r_in, int64_t C) {
@@ -186,19 +222,18 @@ struct BlockScratch {
         padded_stride(Cv + 2 * radius), direct(radius <= kDirectMaxRadius),
         block_pixels(std::clamp<int64_t>(kScratchBytes / (2 * sizeof(A) * (Cv + padded_stride)), 1,
                                          kMaxBlockPixels)),
-        r(block_pixels * Cv, A(0)), g(backward ? block_pixels * Cv : 0, A(0)),
-        squares(block_pixels * padded_stride, A(0)), t(backward ? block_pixels * padded_stride : 0, A(0)),
-        sums(direct ? 0 : Cv, A(0)), prefix(direct ? 0 : padded_stride), suffix(direct ? 0 : padded_stride),
-        wide(backward ? block_pixels : 0) {}
+        r(block_pixels * Cv), g(backward ? block_pixels * Cv : 0), squares(block_pixels * padded_stride),
+        t(backward ? block_pixels * padded_stride : 0), sums(direct ? 0 : Cv), prefix(direct ? 0 : padded_stride),
+        suffix(direct ? 0 : padded_stride), wide(backward ? block_pixels : 0) {}
   int64_t C, R, Cv, padded_stride;
   bool direct;             // window sums by direct addition (else by block scans)
   int64_t block_pixels;    // pixels per phase
-  std::vector<A> r;        // relu(x)
-  std::vector<A> g;        // dy * N^(-beta)
-  std::vector<A> squares;  // padded r^2
-  std::vector<A> t;        // padded dy * r * N^(-beta-1)
-  std::vector<A> sums, prefix, suffix;  // the block-scan path's rows
-  std::vector<char> wide;  // backward: pixels to redo in double (NormRange)
+  Buffer<A> r;        // relu(x)
+  Buffer<A> g;        // dy * N^(-beta)
+  Buffer<A> squares;  // padded r^2
+  Buffer<A> t;        // padded dy * r * N^(-beta-1)
+  Buffer<A> sums, prefix, suffix;  // the block-scan path's rows
+  Buffer<char> wide;  // backward: pixels to redo in double (FloatRowCheck)
   PixelInDouble in_double;
   A* r_row(int64_t i) { return r.data() + i * Cv; }
   A* g_row(int64_t i) { return g.data() + i * Cv; }
@@ -375,10 +410,10 @@ void backward_pixels(const LrnParams& p, const T* x, const T* dy, T* dx, int64_t
 
 // Runs range_fn over parallel_for's ranges of [0, n_units). Every range runs with gradual
 // underflow (float_env.h), and nothing it throws leaves its thread: a failed scratch
-// allocation becomes the ResourceExhausted this returns.
+// allocation becomes the kOutOfMemory this returns.
 template <typename Fn>
-Status guarded_parallel_for(int64_t n_units, int64_t cost_per_unit, const ParallelFor& parallel_for,
-                            Fn&& range_fn) {
+CpuKernelResult guarded_parallel_for(int64_t n_units, int64_t cost_per_unit, const ParallelFor& parallel_for,
+                                     Fn&& range_fn) {
   std::atomic<bool> out_of_memory{false};
   parallel_for(n_units, cost_per_unit, [&](int64_t begin, int64_t end) {
     try {
@@ -388,8 +423,7 @@ Status guarded_parallel_for(int64_t n_units, int64_t cost_per_unit, const Parall
       out_of_memory = true;
     }
   });
-  if (out_of_memory) return Status::ResourceExhausted("alexops: out of memory for the CPU kernel's scratch rows");
-  return Status::Ok();
+  return out_of_memory ? CpuKernelResult::kOutOfMemory : CpuKernelResult::kOk;
 }
 
 }  // namespace

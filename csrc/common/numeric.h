@@ -1,4 +1,6 @@
-// Storage types and their conversions, for the CPU side of the core.
+// Storage types and their conversions, for the CPU side of the core. The conversions are in
+// an unnamed namespace: each translation unit (each instruction-set level's copy of the
+// kernels, cpu_isa.h) gets its own, compiled for its own target.
 // half and bfloat16 are stored as 16 raw bits so the core needs no framework's type;
 // TensorFlow's Eigen::half / Eigen::bfloat16 and NumPy's float16 / ml_dtypes.bfloat16
 // share this bit layout, so the front doors reinterpret their pointers.
@@ -18,6 +20,8 @@ template <typename T> struct AccumulatorOf { using type = T; };
 template <> struct AccumulatorOf<half_bits> { using type = float; };
 template <> struct AccumulatorOf<bfloat16_bits> { using type = float; };
 template <typename T> using Acc = typename AccumulatorOf<T>::type;
+
+namespace {
 
 inline float bits_to_float(uint32_t u) { float f; std::memcpy(&f, &u, 4); return f; }
 inline uint32_t float_to_bits(float f) { uint32_t u; std::memcpy(&u, &f, 4); return u; }
@@ -69,4 +73,5 @@ inline void store(float v, half_bits* out) {
 }
 #endif
 
+}  // namespace
 }  // namespace alexops

@@ -41,16 +41,16 @@ class LrnRowCache {
  public:
   LrnRowCache(const LrnParams& p, const PoolGeometry& g, const T* x, int64_t slots)
       : p_(p), g_(g), x_(x), row_elements_(g.cols * g.channels), slots_(slots),
-        rows_(size_t(slots * row_elements_)), tags_(size_t(slots), -1),
+        rows_(size_t(slots * row_elements_)), tags_(size_t(slots)),
         scratch_(g.channels, effective_radius(p.depth_radius, g.channels), /*backward=*/false) {}
 
   // y = LRN(relu(x)) of input row ih of image n, rounded to T.
   const T* row(int64_t n, int64_t ih) {
     const int64_t slot = ih % slots_, tag = n * g_.rows + ih;
     T* out = rows_.data() + slot * row_elements_;
-    if (tags_[size_t(slot)] != tag) {
+    if (tags_[size_t(slot)] != tag + 1) {  // tags hold row + 1: 0 is "empty"
       forward_pixels<kKind>(p_, x_ + tag * row_elements_, out, g_.channels, 0, g_.cols, &scratch_);
-      tags_[size_t(slot)] = tag;
+      tags_[size_t(slot)] = tag + 1;
     }
     return out;
   }
@@ -60,8 +60,8 @@ class LrnRowCache {
   const PoolGeometry& g_;
   const T* x_;
   int64_t row_elements_, slots_;
-  std::vector<T> rows_;
-  std::vector<int64_t> tags_;
+  Buffer<T> rows_;
+  Buffer<int64_t> tags_;
   BlockScratch<Acc<T>> scratch_;
 };
 
@@ -73,7 +73,7 @@ void forward_rows(const LrnParams& p, const PoolGeometry& g, const T* x, T* pool
   const int64_t C = g.channels;
   LrnRowCache<kKind, T> cache(p, g, x, g.pool.window_rows);
   const Vec lowest = Vec{} + lowest_value<T>();
-  std::vector<const T*> rows(size_t(g.pool.window_rows));
+  Buffer<const T*> rows(size_t(g.pool.window_rows));
   for (int64_t unit = begin; unit < end; ++unit) {
     const int64_t n = unit / g.out_rows, oh = unit - n * g.out_rows;
     const int64_t r0 = g.row_begin(oh), r1 = g.row_end(oh);
@@ -101,7 +101,7 @@ class GradientRows {
  public:
   GradientRows(const LrnParams& p, const PoolGeometry& g, const T* x, T* dx, int64_t n, int64_t slots)
       : p_(p), g_(g), x_(x), dx_(dx), n_(n), row_elements_(g.cols * g.channels), slots_(slots),
-        dy_(size_t(slots * row_elements_), A(0)), rounded_(std::is_same_v<T, A> ? 0 : size_t(row_elements_)),
+        dy_(size_t(slots * row_elements_)), rounded_(std::is_same_v<T, A> ? 0 : size_t(row_elements_)),
         scratch_(g.channels, effective_radius(p.depth_radius, g.channels), /*backward=*/true) {}
 
   A* dy_row(int64_t ih) { return dy_.data() + (ih % slots_) * row_elements_; }
@@ -113,10 +113,10 @@ class GradientRows {
     if constexpr (std::is_same_v<T, A>) {
       backward_pixels<kKind>(p_, x_ + pixel * C, dy, dx_ + pixel * C, C, 0, g_.cols, &scratch_);
     } else {
-      for (int64_t i = 0; i < row_elements_; ++i) store(dy[i], &rounded_[size_t(i)]);
+      for (int64_t i = 0; i < row_elements_; ++i) store(dy[i], rounded_.data() + i);
       backward_pixels<kKind>(p_, x_ + pixel * C, rounded_.data(), dx_ + pixel * C, C, 0, g_.cols, &scratch_);
     }
-    std::fill(dy, dy + row_elements_, A(0));
+    std::memset(static_cast<void*>(dy), 0, size_t(row_elements_) * sizeof(A));
   }
 
  private:
@@ -125,8 +125,8 @@ class GradientRows {
   const T* x_;
   T* dx_;
   int64_t n_, row_elements_, slots_;
-  std::vector<A> dy_;
-  std::vector<T> rounded_;
+  Buffer<A> dy_;
+  Buffer<T> rounded_;
   BlockScratch<A> scratch_;
 };
 
@@ -144,7 +144,7 @@ void backward_rows(const LrnParams& p, const PoolGeometry& g, const T* x, const 
   if (g.out_rows > 0 && g.out_cols > 0) {
     LrnRowCache<kKind, T> cache(p, g, x, g.pool.window_rows);
     const Vec lowest = Vec{} + lowest_value<T>();
-    std::vector<const T*> rows(size_t(g.pool.window_rows));
+    Buffer<const T*> rows(size_t(g.pool.window_rows));
     const int64_t oh_begin = g.first_out_row(a), oh_end = g.last_out_row(b - 1) + 1;
     for (int64_t oh = oh_begin; oh < oh_end; ++oh) {
       const int64_t r0 = g.row_begin(oh), r1 = g.row_end(oh);
@@ -185,11 +185,18 @@ void backward_rows(const LrnParams& p, const PoolGeometry& g, const T* x, const 
 
 }  // namespace
 
+#ifndef ALEXOPS_ISA_NAMESPACE
+#error "ALEXOPS_ISA_NAMESPACE must name the instruction-set level this file is built for (see common/cpu_isa.h)"
+#endif
+// This level's entry points; the public ones (cpu.h) dispatch to them (cpu_dispatch.cc).
+namespace ALEXOPS_ISA_NAMESPACE {
+
+// (The arguments are validated by the dispatcher.)
 template <typename T>
-Status lrn_relu_max_pool_forward_cpu(const LrnParams& p, const PoolGeometry& g, const T* x, T* pooled,
-                                     const ParallelFor& parallel_for) {
-  Status status = validate(p, g.input_pixels(), g.channels);
-  if (!status.ok() || g.output_pixels() == 0 || g.channels == 0) return status;
+CpuKernelResult lrn_relu_max_pool_forward_cpu(const LrnParams& p, const PoolGeometry& g, const T* x, T* pooled,
+                                              const ParallelFor& parallel_for) {
+  CpuKernelResult status = CpuKernelResult::kOk;
+  if (g.output_pixels() == 0 || g.channels == 0) return status;
   const int64_t cost = g.out_cols * g.channels * g.pool.window_rows * g.pool.window_cols * kCyclesPerElement;
   with_power_kind(p.beta, [&](auto kind) {
     status = guarded_parallel_for(g.batch * g.out_rows, cost, parallel_for, [&](int64_t begin, int64_t end) {
@@ -200,10 +207,10 @@ Status lrn_relu_max_pool_forward_cpu(const LrnParams& p, const PoolGeometry& g, 
 }
 
 template <typename T>
-Status lrn_relu_max_pool_backward_cpu(const LrnParams& p, const PoolGeometry& g, const T* x, const T* dpooled, T* dx,
-                                      const ParallelFor& parallel_for) {
-  Status status = validate(p, g.input_pixels(), g.channels);
-  if (!status.ok() || g.input_pixels() == 0 || g.channels == 0) return status;
+CpuKernelResult lrn_relu_max_pool_backward_cpu(const LrnParams& p, const PoolGeometry& g, const T* x,
+                                               const T* dpooled, T* dx, const ParallelFor& parallel_for) {
+  CpuKernelResult status = CpuKernelResult::kOk;
+  if (g.input_pixels() == 0 || g.channels == 0) return status;
   // Units: runs of rows of one image, as few as keep kMinBackwardUnits ranges.
   const int64_t runs_per_image = std::clamp<int64_t>((kMinBackwardUnits + g.batch - 1) / std::max<int64_t>(1, g.batch),
                                                       1, g.rows);
@@ -222,14 +229,15 @@ Status lrn_relu_max_pool_backward_cpu(const LrnParams& p, const PoolGeometry& g,
 }
 
 #define ALEXOPS_INSTANTIATE_POOL_CPU(T)                                                                    \
-  template Status lrn_relu_max_pool_forward_cpu<T>(const LrnParams&, const PoolGeometry&, const T*, T*,       \
-                                                   const ParallelFor&);                                     \
-  template Status lrn_relu_max_pool_backward_cpu<T>(const LrnParams&, const PoolGeometry&, const T*, const T*, \
-                                                    T*, const ParallelFor&);
+  template CpuKernelResult lrn_relu_max_pool_forward_cpu<T>(const LrnParams&, const PoolGeometry&, const T*, T*, \
+                                                            const ParallelFor&);                               \
+  template CpuKernelResult lrn_relu_max_pool_backward_cpu<T>(const LrnParams&, const PoolGeometry&, const T*,    \
+                                                             const T*, T*, const ParallelFor&);
 ALEXOPS_INSTANTIATE_POOL_CPU(float)
 ALEXOPS_INSTANTIATE_POOL_CPU(double)
 ALEXOPS_INSTANTIATE_POOL_CPU(half_bits)
 ALEXOPS_INSTANTIATE_POOL_CPU(bfloat16_bits)
 #undef ALEXOPS_INSTANTIATE_POOL_CPU
 
+}  // namespace ALEXOPS_ISA_NAMESPACE
 }  // namespace alexops
