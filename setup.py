@@ -5,6 +5,7 @@ Environment:
   ALEXOPS_TF=auto|on|off     TensorFlow op library (auto: when tensorflow imports)
   CMAKE_ARGS                 extra arguments for the CMake configure step
   CMAKE_BUILD_PARALLEL_LEVEL parallel build jobs (default: the machine's CPU count)
+  ALEXOPS_BUILD_DIR          where CMake builds (default: in setuptools' build directory)
   DEBUG=1                    a debug build
 """
 import os
@@ -28,7 +29,7 @@ class CMakeExtension(Extension):
 class CMakeBuild(build_ext):
     def build_extension(self, ext):
         package_dir = Path(self.get_ext_fullpath(ext.name)).resolve().parent
-        build_dir = Path(self.build_temp).resolve() / "cmake"
+        build_dir = Path(os.environ.get("ALEXOPS_BUILD_DIR") or Path(self.build_temp) / "cmake").resolve()
         build_dir.mkdir(parents=True, exist_ok=True)
         config = "Debug" if os.environ.get("DEBUG") == "1" else "Release"
         args = [

@@ -11,7 +11,9 @@ set -euo pipefail
 build=${1:?usage: $0 BUILD_DIR}
 failed=0
 checked=0
-for object in $(find "$build" -path '*alexops_cpu_avx*.dir*' -name '*.o' | sort); do
+objects=$(find "$build" -path '*alexops_cpu_avx*.dir*' -name '*.o' | sort)
+[ -n "$objects" ] || { echo "FAIL: no avx2/avx512 kernel objects under $build"; exit 1; }
+for object in $objects; do
   level=$(basename "$(dirname "$(dirname "$(dirname "$object")")")" .dir)  # alexops_cpu_avx2
   level=${level#alexops_}
   # Defined, non-local functions (T: global, W: weak), by mangled name.
@@ -25,5 +27,5 @@ for object in $(find "$build" -path '*alexops_cpu_avx*.dir*' -name '*.o' | sort)
     fi
   done
 done
-echo "checked $checked shared-name functions in the avx2/avx512 objects"
+echo "checked $(echo "$objects" | wc -l) avx2/avx512 kernel objects: $checked functions with shared names"
 exit $failed

@@ -161,6 +161,40 @@ ALEXOPS_INLINE typename Simd<A>::Vec fast_reciprocal_sqrt(typename Simd<A>::Vec 
   return estimate * (A(1.5) - A(0.5) * n * estimate * estimate);
 }
 
+// Exact (IEEE) square root of every lane: one instruction on AVX2 and AVX-512.
+template <typename A>
+ALEXOPS_INLINE typename Simd<A>::Vec vector_sqrt(typename Simd<A>::Vec v) {
+  using Vec = typename Simd<A>::Vec;
+#if defined(__AVX512F__)
+  if constexpr (std::is_same_v<A, float>) return (Vec)_mm512_maskz_sqrt_ps(__mmask16(0xffff), (__m512)v);
+  else return (Vec)_mm512_maskz_sqrt_pd(__mmask8(0xff), (__m512d)v);
+#elif defined(__AVX2__)
+  if constexpr (std::is_same_v<A, float>) return (Vec)_mm256_sqrt_ps((__m256)v);
+  else return (Vec)_mm256_sqrt_pd((__m256d)v);
+#else
+  Vec out;
+  for (int64_t i = 0; i < Simd<A>::kLanes; ++i) out[i] = std::sqrt(v[i]);
+  return out;
+#endif
+}
+
+// max(0, v) with NaN passing through (tf.nn.relu's): one instruction on x86, whose max
+// returns its second operand when either is NaN.
+template <typename A>
+ALEXOPS_INLINE typename Simd<A>::Vec relu_vector(typename Simd<A>::Vec v) {
+  using Vec = typename Simd<A>::Vec;
+#if defined(__AVX512F__)
+  // (The masked forms: GCC 12's plain _mm512_max_* warn of an uninitialised operand.)
+  if constexpr (std::is_same_v<A, float>) return (Vec)_mm512_maskz_max_ps(__mmask16(0xffff), _mm512_setzero_ps(), (__m512)v);
+  else return (Vec)_mm512_maskz_max_pd(__mmask8(0xff), _mm512_setzero_pd(), (__m512d)v);
+#elif defined(__AVX2__)
+  if constexpr (std::is_same_v<A, float>) return (Vec)_mm256_max_ps(_mm256_setzero_ps(), (__m256)v);
+  else return (Vec)_mm256_max_pd(_mm256_setzero_pd(), (__m256d)v);
+#else
+  return v < A(0) ? Vec{} : v;
+#endif
+}
+
 // Whether any lane of v is non-zero (NaN counts). v may also be a comparison's result.
 template <typename A, typename Vec>
 ALEXOPS_INLINE bool any_lane_nonzero(Vec v) {

@@ -81,11 +81,10 @@ constexpr int64_t kDirectMaxRadius = 8;
 // scripts/cpu_kernel_bench.cc).
 constexpr int64_t kMaxBlockPixels = 16;
 constexpr int64_t kScratchBytes = 24 * 1024;
-// How far ahead of the block being computed the forward prefetches its input. The hardware
+// How far ahead of the block being computed the kernels prefetch their inputs. The hardware
 // prefetchers alone left a large tensor 2x slower per element than one in L2; 16-32 KiB
 // ahead measured 10-25% faster with scripts/cpu_kernel_bench.cc (asking for the outputs
-// too was slower). The backward, with its larger scratch and two input streams, measured
-// no better with it, so it does not.
+// too was slower).
 constexpr int64_t kPrefetchBytes = 24 * 1024;
 
 // N^(-beta) and 1/N for one vector of norms N. Float vectors on targets with a reciprocal-
@@ -105,8 +104,18 @@ ALEXOPS_INLINE void norm_powers(typename Simd<A>::Vec n, A beta, typename Simd<A
     if constexpr (kHasFastReciprocalSqrt<A>) {
       q = fast_reciprocal_sqrt<A, kRefine>(n);
       inverse = q * q;
-      if constexpr (kKind == PowerKind::kHalf) power = q;
-      else power = q * (q * fast_reciprocal_sqrt<A, kRefine>(q));
+      if constexpr (kKind == PowerKind::kHalf) {
+        power = q;
+      } else {
+#if defined(__AVX512F__)
+        power = q * (q * fast_reciprocal_sqrt<A, kRefine>(q));
+#else
+        // An exact sqrt of q: 7-9% faster than a second estimate and its Newton step on an
+        // AVX2 Zen (scripts/cpu_kernel_bench.cc), and exact. Not measured on AVX-512, which
+        // keeps the estimate (its sqrt is the slower unit there).
+        power = q * vector_sqrt<A>(q);
+#endif
+      }
     } else {
       for (int64_t i = 0; i < Simd<A>::kLanes; ++i) q[i] = A(1) / std::sqrt(n[i]);
       inverse = A(1) / n;
@@ -243,7 +252,7 @@ struct BlockScratch {
 
 // Window sums of one padded row: window(c) = padded[c] + ... + padded[c + 2R], a vector at a
 // time: direct addition for small radii, block scans for larger ones (see the top of this file).
-template <typename A>
+template <typename A, int64_t kWidth = 0>
 struct WindowSums {
   using V = Simd<A>;
   BlockScratch<A>& s;
@@ -255,7 +264,9 @@ struct WindowSums {
 
   typename V::Vec window(int64_t c) const {
     if (!s.direct) return V::load(s.sums.data() + c);
-    const int64_t width = 2 * s.R + 1;
+    // kWidth, where known when compiling (the common radii), lets the loop unroll: 20% faster
+    // than a loop over a width known at run time (scripts/cpu_kernel_bench.cc, R = 4).
+    const int64_t width = kWidth ? kWidth : 2 * s.R + 1;
     typename V::Vec even = V::load(padded + c), odd{};  // two chains of dependent adds
     int64_t k = 1;
     for (; k + 1 < width; k += 2) {
@@ -282,6 +293,19 @@ struct WindowSums {
   }
 };
 
+// Calls fn(std::integral_constant<int64_t, W>) with the window's width W where it is one of
+// the common ones (radius 2, 4: AlexNet's, 5: tf.nn.lrn's default) and computed directly, in
+// float; else with W = 0 (the width read at run time). Each W is a copy of the loops.
+template <typename A, typename Fn>
+ALEXOPS_INLINE void with_window_width(const BlockScratch<A>& s, Fn&& fn) {
+  if constexpr (std::is_same_v<A, float>) {
+    if (s.direct && s.R == 4) return fn(std::integral_constant<int64_t, 9>{});
+    if (s.direct && s.R == 5) return fn(std::integral_constant<int64_t, 11>{});
+    if (s.direct && s.R == 2) return fn(std::integral_constant<int64_t, 5>{});
+  }
+  fn(std::integral_constant<int64_t, 0>{});
+}
+
 // Brings rows [first, last) of `data` (C elements each) towards the core ahead of use.
 template <typename T>
 void prefetch_rows(const T* data, int64_t first, int64_t last, int64_t C) {
@@ -305,7 +329,7 @@ void load_and_square(BlockScratch<A>& s, int64_t i, const T* x, bool relu) {
   A* sq = s.squares_row(i) + s.R;
   for_each_vector<A>(s.C, [&](int64_t c, int64_t n) {
     typename V::Vec v = load_row_vector(x, c, n);
-    if (relu) v = v < A(0) ? typename V::Vec{} : v;  // NaN passes through, as in tf.nn.relu
+    if (relu) v = relu_vector<A>(v);  // NaN passes through, as in tf.nn.relu
     V::store(r + c, v);
     V::store(sq + c, v * v);
   });
@@ -325,13 +349,15 @@ void forward_pixels(const LrnParams& p, const T* x, T* y, int64_t C, int64_t beg
   if (!scratch) scratch = &own.emplace(C, effective_radius(p.depth_radius, C), /*backward=*/false);
   BlockScratch<A>& s = *scratch;
   const A bias = A(p.bias), alpha = A(p.alpha), beta = A(p.beta);
+  with_window_width(s, [&](auto width) {
+  constexpr int64_t kWidth = decltype(width)::value;
   for (int64_t first = begin; first < end; first += s.block_pixels) {
     const int64_t n_pixels = std::min(s.block_pixels, end - first);
     const auto [ahead, ahead_end] = prefetch_range(first, n_pixels, end, C * int64_t(sizeof(T)));
     prefetch_rows(x, ahead, ahead_end, C);
     for (int64_t i = 0; i < n_pixels; ++i) load_and_square(s, i, x + (first + i) * C, p.relu);
     for (int64_t i = 0; i < n_pixels; ++i) {
-      const WindowSums<A> squares(s, s.squares_row(i));
+      const WindowSums<A, kWidth> squares(s, s.squares_row(i));
       const A* r = s.r_row(i);
       T* out = y + (first + i) * C;
       FloatRowCheck<A> check;
@@ -347,6 +373,7 @@ void forward_pixels(const LrnParams& p, const T* x, T* y, int64_t C, int64_t beg
       }
     }
   }
+  });
 }
 
 // dx of pixels [begin, end) given their x and dy; dx may equal dy or x.
@@ -360,17 +387,23 @@ void backward_pixels(const LrnParams& p, const T* x, const T* dy, T* dx, int64_t
   BlockScratch<A>& s = *scratch;
   const A bias = A(p.bias), alpha = A(p.alpha), beta = A(p.beta);
   const A two_alpha_beta = A(2) * alpha * beta;
+  with_window_width(s, [&](auto width) {
+  constexpr int64_t kWidth = decltype(width)::value;
   for (int64_t first = begin; first < end; first += s.block_pixels) {
     const int64_t n_pixels = std::min(s.block_pixels, end - first);
     // All of the block's x and dy are read (phases 1 and 2) before any of its dx is written
     // (phase 3): dx may share a buffer with either. (A pixel done in double reads its own dy
-    // again in phase 3, before its own dx is written.)
+    // again in phase 3, before its own dx is written.) Both input streams are prefetched
+    // ahead, as the forward's one is (10% faster at AlexNet's lrn1 size).
+    const auto [ahead, ahead_end] = prefetch_range(first, n_pixels, end, C * int64_t(sizeof(T)));
+    prefetch_rows(x, ahead, ahead_end, C);
+    prefetch_rows(dy, ahead, ahead_end, C);
     for (int64_t i = 0; i < n_pixels; ++i) load_and_square(s, i, x + (first + i) * C, p.relu);
     // g = dy * N^(-beta), the first term of dL/dr; t = dy * r * N^(-beta-1). The lanes of t
     // past C are the padding of its windows, so they are set to exact zeros: there r and dy
     // are 0, but N may be 0 or negative (bias <= 0), and 0 * inf or 0 * NaN is NaN.
     for (int64_t i = 0; i < n_pixels; ++i) {
-      const WindowSums<A> squares(s, s.squares_row(i));
+      const WindowSums<A, kWidth> squares(s, s.squares_row(i));
       const T* dy_row = dy + (first + i) * C;
       A* g = s.g_row(i);
       const A* r = s.r_row(i);
@@ -396,7 +429,7 @@ void backward_pixels(const LrnParams& p, const T* x, const T* dy, T* dx, int64_t
           continue;
         }
       }
-      const WindowSums<A> scaled_dy(s, s.t_row(i));
+      const WindowSums<A, kWidth> scaled_dy(s, s.t_row(i));
       const A* g = s.g_row(i);
       const A* r = s.r_row(i);
       for_each_vector<A>(C, [&](int64_t c, int64_t n) {
@@ -406,6 +439,7 @@ void backward_pixels(const LrnParams& p, const T* x, const T* dy, T* dx, int64_t
       });
     }
   }
+  });
 }
 
 // Runs range_fn over parallel_for's ranges of [0, n_units). Every range runs with gradual
