@@ -129,7 +129,7 @@ def test_core_rejects_a_relu_that_is_not_a_bool(bad_relu):
         _core.backward(x, x, relu=bad_relu)
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=str)
 @pytest.mark.parametrize("beta", [0.5, 0.75, 1.0, 0.3])
 @pytest.mark.parametrize("depth_radius", [2, 12])
 def test_nan_and_inf_follow_the_reference_for_every_beta(beta, dtype, depth_radius):
