@@ -10,9 +10,10 @@ class AgreementError(RuntimeError):
     pass
 
 
-def check_agreement(what, expected, actual, dtype_name):
-    """expected, actual: sequences of NumPy arrays; raises AgreementError on a mismatch."""
-    tolerance = TOLERANCE[dtype_name]
+def check_agreement(what, expected, actual, dtype_name, tolerance=None):
+    """expected, actual: sequences of NumPy arrays; raises AgreementError on a mismatch.
+    tolerance: relative to the largest magnitude; by default the dtype's."""
+    tolerance = TOLERANCE[dtype_name] if tolerance is None else tolerance
     expected, actual = list(expected), list(actual)
     if len(expected) != len(actual):
         raise AgreementError(f"{what}: {len(actual)} results where {len(expected)} were expected")

@@ -181,10 +181,17 @@ def run_model_level(settings, log):
 
             steps[lrn] = {"forward": forward, "forward+backward": forward_backward}
         backend = TensorFlowBackend(device)
-        for pass_name in ("forward", "forward+backward"):
-            agreement.check_agreement(f"AlexNet {pass_name} fused vs stock",
-                                      backend.to_numpy([steps["stock"][pass_name](images[0])]),
-                                      backend.to_numpy([steps["fused"][pass_name](images[0])]), tf.as_dtype(dtype).name)
+        dtype_name = tf.as_dtype(dtype).name
+        for lrn in variants[1:]:
+            for pass_name in ("forward", "forward+backward"):
+                # The weights' gradients pass back through three max-pools, whose routing flips
+                # where an LRN output differs in its last bits from stock's at a near-tie: they
+                # agree to 1e-3 of their largest magnitude (as tests/test_alexnet.py checks),
+                # the outputs to the dtype's tolerance.
+                tolerance = max(1e-3, agreement.TOLERANCE[dtype_name]) if pass_name != "forward" else None
+                agreement.check_agreement(f"AlexNet {pass_name} {lrn} vs stock",
+                                          backend.to_numpy([steps["stock"][pass_name](images[0])]),
+                                          backend.to_numpy([steps[lrn][pass_name](images[0])]), dtype_name, tolerance)
         rows = []
         sync = tf.test.experimental.sync_devices if on_gpu else None
         out_name = "fc8" if settings["full_model"] else "pool5"
