@@ -43,24 +43,34 @@ def _check_like(array, x, what):
         raise ValueError(f"x and {what} must be on the same device, got {x.device} and {array.device}")
 
 
-def _overlaps_partly(out, array):
-    """out shares memory with array other than as the very same buffer."""
+def _shares_memory(a, b):
+    return a.nbytes > 0 and b.nbytes > 0 and a.data.ptr < b.data.ptr + b.nbytes and b.data.ptr < a.data.ptr + a.nbytes
+
+
+def _conflicts(out, array, exact_alias_allowed):
+    """The kernel cannot write into out while reading array: they share memory, other than as
+    the very same buffer where the kernel allows that (lrn_relu does; the pooling op not)."""
     same = (out.data.ptr, out.nbytes) == (array.data.ptr, array.nbytes)
-    return _shares_memory(out, array) and not same
+    return _shares_memory(out, array) and not (exact_alias_allowed and same)
 
 
-def _run(x, inputs, out, launch):
-    """launch(destination) into `out` (or a new array), through a temporary where out partly
-    overlaps an input."""
+def _run(x, inputs, out, launch, shape=None, exact_alias_allowed=True):
+    """launch(destination) into `out` (or a new array of `shape`, x's by default, and x's dtype),
+    through a temporary where out conflicts with an input."""
     cupy = _cupy()
+    shape = x.shape if shape is None else shape
     with x.device:
         if out is None:
-            out = cupy.empty_like(x)
+            out = cupy.empty(shape, x.dtype)
         else:
             _check_array(out, "out")
-            _check_like(out, x, "out")
-        if any(_overlaps_partly(out, array) for array in inputs):
-            temporary = cupy.empty_like(x)
+            if out.dtype != x.dtype:
+                raise TypeError(f"x and out must have the same dtype, got {x.dtype.name} and {out.dtype.name}")
+            if out.shape != shape or out.device != x.device:
+                raise ValueError(f"out must have the result's shape {shape} on x's device {x.device}, got {out.shape} "
+                                 f"on {out.device}")
+        if any(_conflicts(out, array, exact_alias_allowed) for array in inputs):
+            temporary = cupy.empty_like(out)
             launch(temporary)
             out[...] = temporary
         else:
@@ -112,20 +122,12 @@ def lrn_relu_max_pool(x, depth_radius=5, bias=1.0, alpha=1.0, beta=0.5, relu=Tru
     _check_array(x, "x")
     core = _core_with_cuda()
     shape = tuple(core.pooled_shape(x.shape, ksize, strides, padding))
-    cupy = _cupy()
-    with x.device:
-        if out is None:
-            out = cupy.empty(shape, x.dtype)
-        else:
-            _check_array(out, "out")
-            if out.shape != shape or out.dtype != x.dtype:
-                raise ValueError(f"out must have the pooled shape {shape} and x's dtype, got {out.shape} {out.dtype}")
-        target = cupy.empty_like(out) if _shares_memory(out, x) else out
-        core.forward_max_pool_cuda(x.data.ptr, target.data.ptr, x.shape, x.dtype.name, depth_radius, bias, alpha, beta,
-                                   bool(relu), ksize, strides, padding, cupy.cuda.get_current_stream().ptr)
-        if target is not out:
-            out[...] = target
-    return out
+
+    def launch(pooled):
+        core.forward_max_pool_cuda(x.data.ptr, pooled.data.ptr, x.shape, x.dtype.name, depth_radius, bias, alpha, beta,
+                                   bool(relu), ksize, strides, padding, _cupy().cuda.get_current_stream().ptr)
+
+    return _run(x, [x], out, launch, shape, exact_alias_allowed=False)
 
 
 def lrn_relu_max_pool_grad(x, dpooled, depth_radius=5, bias=1.0, alpha=1.0, beta=0.5, relu=True, ksize=3, strides=2,
@@ -141,21 +143,10 @@ def lrn_relu_max_pool_grad(x, dpooled, depth_radius=5, bias=1.0, alpha=1.0, beta
         raise TypeError(f"x and dpooled must have the same dtype, got {x.dtype.name} and {dpooled.dtype.name}")
     if dpooled.shape != shape:
         raise ValueError(f"dpooled must have the pooled shape {shape}, got {dpooled.shape}")
-    cupy = _cupy()
-    with x.device:
-        if out is None:
-            out = cupy.empty_like(x)
-        else:
-            _check_array(out, "out")
-            _check_like(out, x, "out")
-        target = cupy.empty_like(out) if _shares_memory(out, x) or _shares_memory(out, dpooled) else out
-        core.backward_max_pool_cuda(x.data.ptr, dpooled.data.ptr, target.data.ptr, x.shape, x.dtype.name, depth_radius,
+
+    def launch(dx):
+        core.backward_max_pool_cuda(x.data.ptr, dpooled.data.ptr, dx.data.ptr, x.shape, x.dtype.name, depth_radius,
                                     bias, alpha, beta, bool(relu), ksize, strides, padding,
-                                    cupy.cuda.get_current_stream().ptr)
-        if target is not out:
-            out[...] = target
-    return out
+                                    _cupy().cuda.get_current_stream().ptr)
 
-
-def _shares_memory(a, b):
-    return a.nbytes > 0 and b.nbytes > 0 and a.data.ptr < b.data.ptr + b.nbytes and b.data.ptr < a.data.ptr + a.nbytes
+    return _run(x, [x, dpooled], out, launch, exact_alias_allowed=False)
