@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The CPU measurements recorded in BENCHMARKS.md, in one go (about 25 minutes on 2 cores).
+# The CPU measurements recorded in BENCHMARKS.md, in one go (about 15-25 minutes on 2 cores).
 # Run after the README's set-up; JSON results go to ${OUT:-benchmarks-out}/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,3 +16,5 @@ echo "### op, float16 and bfloat16 beside float32, 10 timed steps"
 $PY -m alexops.compare --what op --dtype float32,float16,bfloat16 --steps 10 --json "$OUT/op_dtypes.json"
 echo "### model float32, 20 timed after 3 burn-in"
 $PY -m alexops.compare --what model --steps 20 --burn-in 3 --json "$OUT/model_float32.json"
+echo "### LRN for free: the fused op against the ReLU it replaces, TF and preallocated"
+$PY scripts/lrn_for_free.py --dtype float32,float16,bfloat16 --rounds 30

@@ -1,5 +1,8 @@
 """Shared cases and tolerances for the tests."""
 import functools
+import subprocess
+import sys
+import textwrap
 
 import numpy as np
 
@@ -115,3 +118,11 @@ def gpu_unavailable_reason():
     if not _core.cuda_available():
         return "alexops was built without CUDA"
     return None
+
+
+def run_fresh(script, **kwargs):
+    """Runs `script` in a fresh interpreter; fails the test with its output if it fails."""
+    result = subprocess.run([sys.executable, "-c", textwrap.dedent(script)], capture_output=True, text=True,
+                            timeout=300, **kwargs)
+    assert result.returncode == 0, f"exit {result.returncode}\n{result.stdout}\n{result.stderr[-3000:]}"
+    return result

@@ -1,8 +1,6 @@
 """The Keras layer (config round trip, .keras save/load) and SavedModel reload in a fresh process."""
 import os
 import shutil
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -13,7 +11,7 @@ import tensorflow as tf
 
 import alexops
 from alexops.layers import LRNReLU
-from helpers import ALEXNET, random_input
+from helpers import ALEXNET, random_input, run_fresh
 
 
 def small_model():
@@ -67,15 +65,7 @@ def test_saved_model_reloads_in_a_fresh_process(tmp_path):
         y = module(tf.constant(np.load({str(tmp_path / 'x.npy')!r}))).numpy()
         np.testing.assert_array_equal(y, np.load({str(tmp_path / 'expected.npy')!r}))
     """)
-    subprocess.run([sys.executable, "-c", script], check=True)
-
-
-def run_fresh(script, **kwargs):
-    """Runs `script` in a fresh interpreter; fails the test with its output if it fails."""
-    result = subprocess.run([sys.executable, "-c", textwrap.dedent(script)], capture_output=True, text=True,
-                            timeout=300, **kwargs)
-    assert result.returncode == 0, f"exit {result.returncode}\n{result.stdout}\n{result.stderr[-3000:]}"
-    return result
+    run_fresh(script)
 
 
 def test_reloaded_saved_model_can_be_differentiated(tmp_path):

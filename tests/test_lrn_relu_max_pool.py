@@ -2,8 +2,6 @@
 the composite (max_pool2d(lrn(relu(x)))), against stock TensorFlow, numerical gradients,
 ties, NaN, bad input, the Keras layer and saved models."""
 import itertools
-import subprocess
-import sys
 import textwrap
 
 import keras
@@ -15,7 +13,7 @@ import alexops
 import alexops.numpy as anp
 from alexops.layers import LRNReLUMaxPool
 from alexops.reference import lrn_relu_max_pool_grad_reference, lrn_relu_max_pool_reference
-from helpers import ALEXNET, BFLOAT16, FLOAT_DTYPES, as_float32_attrs, assert_close_to_reference, random_input
+from helpers import ALEXNET, FLOAT_DTYPES, as_float32_attrs, assert_close_to_reference, random_input, run_fresh
 
 POOLS = list(itertools.product([1, 2, 3, 5], [1, 2, 3], ["VALID", "SAME"]))
 CHANNELS = [1, 3, 64, 65, 192]
@@ -289,7 +287,7 @@ def test_layer_trains_and_round_trips_through_a_keras_file(tmp_path):
         np.testing.assert_allclose(model(np.load({str(tmp_path / 'x.npy')!r})).numpy(),
                                    np.load({str(tmp_path / 'y.npy')!r}), rtol=1e-6)
     """)
-    subprocess.run([sys.executable, "-c", script], check=True)
+    run_fresh(script)
 
 
 def test_saved_model_reloads_and_differentiates_in_a_fresh_process(tmp_path):
@@ -316,7 +314,7 @@ def test_saved_model_reloads_and_differentiates_in_a_fresh_process(tmp_path):
             loss = tf.reduce_sum(module(x) ** 2)
         np.testing.assert_array_equal(tape.gradient(loss, x).numpy(), np.load({str(tmp_path / 'dx.npy')!r}))
     """)
-    subprocess.run([sys.executable, "-c", script], check=True)
+    run_fresh(script)
 
 
 def test_alexnet_fused_pool_agrees_with_stock_and_fused():
