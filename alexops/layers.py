@@ -4,11 +4,10 @@ import keras
 from alexops import _validate, ops
 
 
-@keras.saving.register_keras_serializable(package="alexops")
-class LRNReLU(keras.layers.Layer):
-    """y = LRN(relu(x)) over the channel axis of NHWC input; arguments as tf.nn.lrn."""
+class _LRNLayer(keras.layers.Layer):
+    """What both layers share: tf.nn.lrn's arguments (checked, stored, in the config) and no XLA."""
 
-    def __init__(self, depth_radius=5, bias=1.0, alpha=1.0, beta=0.5, relu=True, **kwargs):
+    def __init__(self, depth_radius, bias, alpha, beta, relu, **kwargs):
         _validate.check_lrn_arguments(depth_radius, bias, alpha, beta, relu)
         super().__init__(**kwargs)
         self.depth_radius = depth_radius
@@ -19,41 +18,43 @@ class LRNReLU(keras.layers.Layer):
         # Keras turns on XLA by itself on GPU machines; custom ops have no XLA kernel.
         self.supports_jit = False
 
+    def _lrn_arguments(self):
+        return {"depth_radius": self.depth_radius, "bias": self.bias, "alpha": self.alpha, "beta": self.beta,
+                "relu": self.relu}
+
+    def get_config(self):
+        return {**super().get_config(), **self._lrn_arguments()}
+
+
+@keras.saving.register_keras_serializable(package="alexops")
+class LRNReLU(_LRNLayer):
+    """y = LRN(relu(x)) over the channel axis of NHWC input; arguments as tf.nn.lrn."""
+
+    def __init__(self, depth_radius=5, bias=1.0, alpha=1.0, beta=0.5, relu=True, **kwargs):
+        super().__init__(depth_radius, bias, alpha, beta, relu, **kwargs)
+
     def call(self, inputs):
-        return ops.lrn_relu(inputs, depth_radius=self.depth_radius, bias=self.bias,
-                            alpha=self.alpha, beta=self.beta, relu=self.relu)
+        return ops.lrn_relu(inputs, **self._lrn_arguments())
 
     def compute_output_shape(self, input_shape):
         return input_shape
 
-    def get_config(self):
-        return {**super().get_config(), "depth_radius": self.depth_radius, "bias": self.bias,
-                "alpha": self.alpha, "beta": self.beta, "relu": self.relu}
-
 
 @keras.saving.register_keras_serializable(package="alexops")
-class LRNReLUMaxPool(keras.layers.Layer):
+class LRNReLUMaxPool(_LRNLayer):
     """max_pool2d(LRN(relu(x))) over NHWC input, AlexNet's block in one op: the arguments of
     tf.nn.lrn, then the max-pool's ksize, strides (an int or a pair) and padding."""
 
     def __init__(self, depth_radius=5, bias=1.0, alpha=1.0, beta=0.5, relu=True, ksize=3, strides=2, padding="VALID",
                  **kwargs):
-        _validate.check_lrn_arguments(depth_radius, bias, alpha, beta, relu)
         ksize, strides, padding = _validate.check_pool_arguments(ksize, strides, padding)
-        super().__init__(**kwargs)
-        self.depth_radius = depth_radius
-        self.bias = bias
-        self.alpha = alpha
-        self.beta = beta
-        self.relu = relu
+        super().__init__(depth_radius, bias, alpha, beta, relu, **kwargs)
         self.ksize = ksize
         self.strides = strides
         self.padding = padding
-        self.supports_jit = False  # as LRNReLU: custom ops have no XLA kernel
 
     def call(self, inputs):
-        return ops.lrn_relu_max_pool(inputs, depth_radius=self.depth_radius, bias=self.bias, alpha=self.alpha,
-                                     beta=self.beta, relu=self.relu, ksize=self.ksize, strides=self.strides,
+        return ops.lrn_relu_max_pool(inputs, **self._lrn_arguments(), ksize=self.ksize, strides=self.strides,
                                      padding=self.padding)
 
     def compute_output_shape(self, input_shape):
@@ -68,6 +69,5 @@ class LRNReLUMaxPool(keras.layers.Layer):
         return (input_shape[0], *sizes, input_shape[3])
 
     def get_config(self):
-        return {**super().get_config(), "depth_radius": self.depth_radius, "bias": self.bias, "alpha": self.alpha,
-                "beta": self.beta, "relu": self.relu, "ksize": list(self.ksize), "strides": list(self.strides),
+        return {**super().get_config(), "ksize": list(self.ksize), "strides": list(self.strides),
                 "padding": self.padding}

@@ -126,3 +126,29 @@ def run_fresh(script, **kwargs):
                             timeout=300, **kwargs)
     assert result.returncode == 0, f"exit {result.returncode}\n{result.stdout}\n{result.stderr[-3000:]}"
     return result
+
+
+def assert_saved_model_differentiates_in_a_fresh_process(module, x, tmp_path):
+    """Save `module` (a tf.Module whose __call__ takes x), reload it in a fresh interpreter that
+    imports tensorflow and alexops only, and check that the gradient of sum(module(x)^2) there
+    equals the one here: the op and its gradient must be registered by the import."""
+    import tensorflow as tf
+
+    xt = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(xt)
+        loss = tf.reduce_sum(module(xt) ** 2)
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "dx.npy", tape.gradient(loss, xt).numpy())
+    tf.saved_model.save(module, str(tmp_path / "sm"))
+    run_fresh(f"""
+        import numpy as np
+        import tensorflow as tf
+        import alexops
+        module = tf.saved_model.load({str(tmp_path / 'sm')!r})
+        x = tf.constant(np.load({str(tmp_path / 'x.npy')!r}))
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            loss = tf.reduce_sum(module(x) ** 2)
+        np.testing.assert_array_equal(tape.gradient(loss, x).numpy(), np.load({str(tmp_path / 'dx.npy')!r}))
+    """)

@@ -11,7 +11,7 @@ import tensorflow as tf
 
 import alexops
 from alexops.layers import LRNReLU
-from helpers import ALEXNET, random_input, run_fresh
+from helpers import ALEXNET, assert_saved_model_differentiates_in_a_fresh_process, random_input, run_fresh
 
 
 def small_model():
@@ -76,24 +76,7 @@ def test_reloaded_saved_model_can_be_differentiated(tmp_path):
             return alexops.lrn_relu(x, depth_radius=2, alpha=0.5, beta=0.75)
 
     x = random_input((2, 4, 4, 6), seed=44, dtype=np.float32)
-    xt = tf.constant(x)
-    with tf.GradientTape() as tape:
-        tape.watch(xt)
-        loss = tf.reduce_sum(Module()(xt) ** 2)
-    np.save(tmp_path / "x.npy", x)
-    np.save(tmp_path / "dx.npy", tape.gradient(loss, xt).numpy())
-    tf.saved_model.save(Module(), str(tmp_path / "sm"))
-    run_fresh(f"""
-        import numpy as np
-        import tensorflow as tf
-        import alexops
-        module = tf.saved_model.load({str(tmp_path / 'sm')!r})
-        x = tf.constant(np.load({str(tmp_path / 'x.npy')!r}))
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            loss = tf.reduce_sum(module(x) ** 2)
-        np.testing.assert_array_equal(tape.gradient(loss, x).numpy(), np.load({str(tmp_path / 'dx.npy')!r}))
-    """)
+    assert_saved_model_differentiates_in_a_fresh_process(Module(), x, tmp_path)
 
 
 def saved_keras_file(tmp_path):

@@ -13,7 +13,8 @@ import alexops
 import alexops.numpy as anp
 from alexops.layers import LRNReLUMaxPool
 from alexops.reference import lrn_relu_max_pool_grad_reference, lrn_relu_max_pool_reference
-from helpers import ALEXNET, FLOAT_DTYPES, as_float32_attrs, assert_close_to_reference, random_input, run_fresh
+from helpers import (ALEXNET, FLOAT_DTYPES, as_float32_attrs, assert_close_to_reference,
+                     assert_saved_model_differentiates_in_a_fresh_process, random_input, run_fresh)
 
 POOLS = list(itertools.product([1, 2, 3, 5], [1, 2, 3], ["VALID", "SAME"]))
 CHANNELS = [1, 3, 64, 65, 192]
@@ -297,24 +298,7 @@ def test_saved_model_reloads_and_differentiates_in_a_fresh_process(tmp_path):
             return alexops.lrn_relu_max_pool(x, depth_radius=2, alpha=0.5, beta=0.75, padding="SAME")
 
     x = random_input((2, 9, 9, 6), seed=16, dtype=np.float32)
-    xt = tf.constant(x)
-    with tf.GradientTape() as tape:
-        tape.watch(xt)
-        loss = tf.reduce_sum(Module()(xt) ** 2)
-    np.save(tmp_path / "x.npy", x)
-    np.save(tmp_path / "dx.npy", tape.gradient(loss, xt).numpy())
-    tf.saved_model.save(Module(), str(tmp_path / "sm"))
-    script = textwrap.dedent(f"""
-        import numpy as np, tensorflow as tf
-        import alexops
-        module = tf.saved_model.load({str(tmp_path / 'sm')!r})
-        x = tf.constant(np.load({str(tmp_path / 'x.npy')!r}))
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            loss = tf.reduce_sum(module(x) ** 2)
-        np.testing.assert_array_equal(tape.gradient(loss, x).numpy(), np.load({str(tmp_path / 'dx.npy')!r}))
-    """)
-    run_fresh(script)
+    assert_saved_model_differentiates_in_a_fresh_process(Module(), x, tmp_path)
 
 
 def test_alexnet_fused_pool_agrees_with_stock_and_fused():
