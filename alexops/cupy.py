@@ -34,11 +34,14 @@ def _check_array(array, what):
         raise ValueError(f"{what} must be C-contiguous NHWC; pass cupy.ascontiguousarray({what})")
 
 
-def _check_like(array, x, what):
+def _check_like(array, x, what, pooled_shape=None):
+    """array has x's dtype and device, and x's shape (or, given one, the pooled shape)."""
     if array.dtype != x.dtype:
         raise TypeError(f"x and {what} must have the same dtype, got {x.dtype.name} and {array.dtype.name}")
-    if array.shape != x.shape:
+    if pooled_shape is None and array.shape != x.shape:
         raise ValueError(f"x and {what} must have the same shape, got x {x.shape} and {what} {array.shape}")
+    if pooled_shape is not None and array.shape != pooled_shape:
+        raise ValueError(f"{what} must have the pooled shape {pooled_shape}, got {array.shape}")
     if array.device != x.device:
         raise ValueError(f"x and {what} must be on the same device, got {x.device} and {array.device}")
 
@@ -54,21 +57,16 @@ def _conflicts(out, array, exact_alias_allowed):
     return _shares_memory(out, array) and not (exact_alias_allowed and same)
 
 
-def _run(x, inputs, out, launch, shape=None, exact_alias_allowed=True):
-    """launch(destination) into `out` (or a new array of `shape`, x's by default, and x's dtype),
-    through a temporary where out conflicts with an input."""
+def _run(x, inputs, out, launch, pooled_shape=None, exact_alias_allowed=True):
+    """launch(destination) into `out` (or a new array of x's dtype, and x's shape or the pooled
+    shape), through a temporary where out conflicts with an input."""
     cupy = _cupy()
-    shape = x.shape if shape is None else shape
     with x.device:
         if out is None:
-            out = cupy.empty(shape, x.dtype)
+            out = cupy.empty(x.shape if pooled_shape is None else pooled_shape, x.dtype)
         else:
             _check_array(out, "out")
-            if out.dtype != x.dtype:
-                raise TypeError(f"x and out must have the same dtype, got {x.dtype.name} and {out.dtype.name}")
-            if out.shape != shape or out.device != x.device:
-                raise ValueError(f"out must have the result's shape {shape} on x's device {x.device}, got {out.shape} "
-                                 f"on {out.device}")
+            _check_like(out, x, "out", pooled_shape)
         if any(_conflicts(out, array, exact_alias_allowed) for array in inputs):
             temporary = cupy.empty_like(out)
             launch(temporary)
@@ -139,10 +137,7 @@ def lrn_relu_max_pool_grad(x, dpooled, depth_radius=5, bias=1.0, alpha=1.0, beta
     _check_array(dpooled, "dpooled")
     core = _core_with_cuda()
     shape = tuple(core.pooled_shape(x.shape, ksize, strides, padding))
-    if dpooled.dtype != x.dtype:
-        raise TypeError(f"x and dpooled must have the same dtype, got {x.dtype.name} and {dpooled.dtype.name}")
-    if dpooled.shape != shape:
-        raise ValueError(f"dpooled must have the pooled shape {shape}, got {dpooled.shape}")
+    _check_like(dpooled, x, "dpooled", shape)
 
     def launch(dx):
         core.backward_max_pool_cuda(x.data.ptr, dpooled.data.ptr, dx.data.ptr, x.shape, x.dtype.name, depth_radius,

@@ -16,6 +16,17 @@ def _check_tensor(t, what):
     _validate.check_nhwc_rank(t.shape.rank, t.shape, what)
 
 
+def _gradient_inputs(x, upstream, what):
+    """x and the upstream gradient as checked tensors of one dtype."""
+    x = tf.convert_to_tensor(x, name="x")
+    upstream = tf.convert_to_tensor(upstream, name=what)
+    _check_tensor(x, "x")
+    _check_tensor(upstream, what)
+    if x.dtype != upstream.dtype:
+        raise TypeError(f"x and {what} must have the same dtype, got {x.dtype.name} and {upstream.dtype.name}")
+    return x, upstream
+
+
 def lrn_relu(x, depth_radius=5, bias=1.0, alpha=1.0, beta=0.5, relu=True, name=None):
     """Fused `tf.nn.lrn(tf.nn.relu(x), depth_radius, bias, alpha, beta)`.
 
@@ -39,12 +50,7 @@ def lrn_relu(x, depth_radius=5, bias=1.0, alpha=1.0, beta=0.5, relu=True, name=N
 def lrn_relu_grad(x, dy, depth_radius=5, bias=1.0, alpha=1.0, beta=0.5, relu=True, name=None):
     """dL/dx of `lrn_relu(x, ...)` given dy = dL/dy; the norm is recomputed from x."""
     _validate.check_lrn_arguments(depth_radius, bias, alpha, beta, relu)
-    x = tf.convert_to_tensor(x, name="x")
-    dy = tf.convert_to_tensor(dy, name="dy")
-    _check_tensor(x, "x")
-    _check_tensor(dy, "dy")
-    if x.dtype != dy.dtype:
-        raise TypeError(f"x and dy must have the same dtype, got {x.dtype.name} and {dy.dtype.name}")
+    x, dy = _gradient_inputs(x, dy, "dy")
     if not x.shape.is_compatible_with(dy.shape):
         raise ValueError(f"x and dy must have the same shape, got x {x.shape} and dy {dy.shape}")
     return _ops.alex_ops_lrn_relu_grad(x, dy, depth_radius=int(depth_radius), bias=bias, alpha=alpha,
@@ -83,12 +89,7 @@ def lrn_relu_max_pool_grad(x, dpooled, depth_radius=5, bias=1.0, alpha=1.0, beta
     """dL/dx of `lrn_relu_max_pool(x, ...)` given dpooled = dL/dpooled."""
     _validate.check_lrn_arguments(depth_radius, bias, alpha, beta, relu)
     ksize, strides, padding = _validate.check_pool_arguments(ksize, strides, padding)
-    x = tf.convert_to_tensor(x, name="x")
-    dpooled = tf.convert_to_tensor(dpooled, name="dpooled")
-    _check_tensor(x, "x")
-    _check_tensor(dpooled, "dpooled")
-    if x.dtype != dpooled.dtype:
-        raise TypeError(f"x and dpooled must have the same dtype, got {x.dtype.name} and {dpooled.dtype.name}")
+    x, dpooled = _gradient_inputs(x, dpooled, "dpooled")
     return _ops.alex_ops_lrn_relu_max_pool_grad(x, dpooled, depth_radius=int(depth_radius), bias=bias, alpha=alpha,
                                                 beta=beta, relu=bool(relu), ksize=list(ksize),
                                                 strides=list(strides), padding=padding, name=name)

@@ -152,3 +152,15 @@ def assert_saved_model_differentiates_in_a_fresh_process(module, x, tmp_path):
             loss = tf.reduce_sum(module(x) ** 2)
         np.testing.assert_array_equal(tape.gradient(loss, x).numpy(), np.load({str(tmp_path / 'dx.npy')!r}))
     """)
+
+
+def value_and_gradient(function, x, upstream):
+    """function(x) and the gradient of <function(x), upstream> with respect to x, as NumPy
+    arrays, through a GradientTape (the TF op's registered gradient)."""
+    import tensorflow as tf
+
+    xt = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(xt)
+        y = function(xt)
+    return y.numpy(), tape.gradient(y, xt, output_gradients=tf.constant(upstream)).numpy()

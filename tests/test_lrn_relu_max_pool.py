@@ -14,7 +14,8 @@ import alexops.numpy as anp
 from alexops.layers import LRNReLUMaxPool
 from alexops.reference import lrn_relu_max_pool_grad_reference, lrn_relu_max_pool_reference
 from helpers import (ALEXNET, FLOAT_DTYPES, as_float32_attrs, assert_close_to_reference,
-                     assert_saved_model_differentiates_in_a_fresh_process, random_input, run_fresh)
+                     assert_saved_model_differentiates_in_a_fresh_process, random_input, run_fresh,
+                     value_and_gradient)
 
 POOLS = list(itertools.product([1, 2, 3, 5], [1, 2, 3], ["VALID", "SAME"]))
 CHANNELS = [1, 3, 64, 65, 192]
@@ -81,32 +82,21 @@ def test_alexnet_shapes_and_the_tf_door_agree_with_the_numpy_door():
         x = random_input(shape, seed=shape[-1], dtype=np.float32)
         pooled = anp.lrn_relu_max_pool(x, **ALEXNET)
         dpooled = random_input(pooled.shape, seed=1, dtype=np.float32)
-        xt = tf.constant(x)
-        with tf.GradientTape() as tape:
-            tape.watch(xt)
-            y = alexops.lrn_relu_max_pool(xt, **ALEXNET)
-        dx = tape.gradient(y, xt, output_gradients=tf.constant(dpooled))
-        np.testing.assert_array_equal(y.numpy(), pooled)
-        np.testing.assert_array_equal(dx.numpy(), anp.lrn_relu_max_pool_grad(x, dpooled, **ALEXNET))
+        y, dx = fused_block(x, dpooled, **ALEXNET)
+        np.testing.assert_array_equal(y, pooled)
+        np.testing.assert_array_equal(dx, anp.lrn_relu_max_pool_grad(x, dpooled, **ALEXNET))
         ref_pooled, ref_dx = reference(x, dpooled, np.float32, **ALEXNET)
         assert_close_to_reference(pooled, ref_pooled, np.float32)
-        assert_close_to_reference(dx.numpy(), ref_dx, np.float32, backward=True)
+        assert_close_to_reference(dx, ref_dx, np.float32, backward=True)
 
 
 def stock_block(x, dpooled, relu=True, ksize=3, strides=2, padding="VALID", **lrn):
-    xt = tf.constant(x)
-    with tf.GradientTape() as tape:
-        tape.watch(xt)
-        pooled = tf.nn.max_pool2d(tf.nn.lrn(tf.nn.relu(xt) if relu else xt, **lrn), ksize, strides, padding)
-    return pooled.numpy(), tape.gradient(pooled, xt, output_gradients=tf.constant(dpooled)).numpy()
+    return value_and_gradient(
+        lambda t: tf.nn.max_pool2d(tf.nn.lrn(tf.nn.relu(t) if relu else t, **lrn), ksize, strides, padding), x, dpooled)
 
 
 def fused_block(x, dpooled, **params):
-    xt = tf.constant(x)
-    with tf.GradientTape() as tape:
-        tape.watch(xt)
-        pooled = alexops.lrn_relu_max_pool(xt, **params)
-    return pooled.numpy(), tape.gradient(pooled, xt, output_gradients=tf.constant(dpooled)).numpy()
+    return value_and_gradient(lambda t: alexops.lrn_relu_max_pool(t, **params), x, dpooled)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float16])

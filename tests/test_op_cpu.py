@@ -7,7 +7,8 @@ import alexops
 from alexops import _core
 from alexops.reference import lrn_relu_grad_reference, lrn_relu_reference
 from helpers import (ALEXNET, FLOAT_DTYPES, SHAPE_AND_PARAMS, as_float32_attrs, assert_close_to_reference,
-                     case_id, gradient_term_scale, random_input, reference_backward, reference_forward)
+                     case_id, gradient_term_scale, random_input, reference_backward, reference_forward,
+                     value_and_gradient)
 
 TF_DTYPES = {np.dtype(np.float16): tf.float16, np.dtype(np.float32): tf.float32,
              np.dtype(np.float64): tf.float64}
@@ -17,11 +18,7 @@ for _d in FLOAT_DTYPES:
 
 
 def op_and_grad(x, dy, **params):
-    x = tf.constant(x)
-    with tf.GradientTape() as tape:
-        tape.watch(x)
-        y = alexops.lrn_relu(x, **params)
-    return y.numpy(), tape.gradient(y, x, output_gradients=tf.constant(dy)).numpy()
+    return value_and_gradient(lambda t: alexops.lrn_relu(t, **params), x, dy)
 
 
 @pytest.mark.parametrize("relu", [True, False])
@@ -40,11 +37,7 @@ def test_op_matches_reference(case, dtype, relu):
 
 
 def stock_and_grad(x, dy, relu=True, **params):
-    x = tf.constant(x)
-    with tf.GradientTape() as tape:
-        tape.watch(x)
-        y = tf.nn.lrn(tf.nn.relu(x) if relu else x, **params)
-    return y.numpy(), tape.gradient(y, x, output_gradients=tf.constant(dy)).numpy()
+    return value_and_gradient(lambda t: tf.nn.lrn(tf.nn.relu(t) if relu else t, **params), x, dy)
 
 
 STOCK_CASES = [c for c in SHAPE_AND_PARAMS if c[1]["depth_radius"] <= 7]  # a stock limit on GPUs
