@@ -2,17 +2,19 @@
 # The one command for a GPU machine (Python with CuPy, pybind11, CMake, nvcc, pytest and the
 # nvidia-cudnn wheel; no TensorFlow, no network needed):
 #
-#   bash scripts/gpu_check.sh            build, GPU tests, benchmark, sanitizers
+#   bash scripts/gpu_check.sh            build, GPU tests, benchmark, sanitizers, compiler peers
 #   bash scripts/gpu_check.sh --no-gpu   configure and build for sm_90, check the imports
 #                                        (what needs no card; CI runs it)
 #
-# Every stage runs whatever happened before it, is timed, and logs to its own file under
-# $GPU_CHECK_OUT (default gpu-logs/; at most 8 files of at most 2 MB). The last thing printed
-# is the summary (each stage's result and time) and then the benchmark's table.
+# Every stage runs whatever happened before it, is timed (and cut off at its time limit, so a
+# hung kernel cannot eat a lent card's whole lease), and logs under $GPU_CHECK_OUT (default
+# gpu-logs/; at most 8 files of at most 2 MB). The last thing printed is the summary (each
+# stage's result and time), the benchmark's table and the peers' table.
 # The build goes to $BUILD_DIR (default build/gpu-check) as a package of its own, so the
 # source tree's build (and TensorFlow's op library) is left alone.
 # Environment: PYTHON (default python3), CUDA_ARCH (default native; sm_90 with --no-gpu),
-# BENCH_STEPS (default 30), SANITIZER_TIMEOUT (seconds per tool, default 120).
+# BENCH_STEPS (default 30), SANITIZER_TIMEOUT (seconds per tool, default 120), STAGE_TIMEOUT
+# (seconds for each of tests, benchmark and peers, default 300), PEERS=0 (skip the peers).
 set -u
 cd "$(dirname "$0")/.."
 REPO=$PWD
@@ -27,16 +29,18 @@ SUMMARY=$OUT/summary.txt
 export PYTHONUNBUFFERED=1
 export PATH="$(dirname "$PY"):$PATH"  # the interpreter's own cmake, ninja, pytest
 : > "$SUMMARY"
+rm -f "$OUT"/*.log
 
-# run_stage NAME LOG COMMAND...: runs the command with its output in LOG, records the result.
+# run_stage NAME LOG COMMAND...: runs the command with its output added to LOG, records the result.
 run_stage() {
   local name=$1 log=$2 start rc
   shift 2
   start=$(date +%s)
   echo "== $name (log: $log)"
-  "$@" > "$OUT/$log" 2>&1
+  "$@" >> "$OUT/$log" 2>&1
   rc=$?
-  printf '%-12s %-28s %4ss  %s\n' "$name" "$([ $rc -eq 0 ] && echo passed || echo "FAILED (exit $rc)")" \
+  printf '%-12s %-28s %4ss  %s\n' "$name" \
+    "$([ $rc -eq 0 ] && echo passed || { [ $rc -eq 124 ] && echo "TIMED OUT" || echo "FAILED (exit $rc)"; })" \
     "$(( $(date +%s) - start ))" "$log" >> "$SUMMARY"
   tail -n 3 "$OUT/$log"
   return $rc
@@ -130,13 +134,19 @@ EOF
 }
 
 gpu_tests() {
-  cd "$PKG" && "$PY" -m pytest -q -p no:cacheprovider --rootdir "$REPO" "$REPO/tests/test_gpu.py" \
+  cd "$PKG" && timeout "${STAGE_TIMEOUT:-300}" "$PY" -m pytest -rfE -q -p no:cacheprovider --rootdir "$REPO" "$REPO/tests/test_gpu.py" \
     "$REPO/tests/test_core.py" "$REPO/tests/test_reference.py"
 }
 
 benchmark() {
-  cd "$PKG" && "$PY" -m alexops.compare --backend cupy --what all --steps "${BENCH_STEPS:-30}" --burn-in 5 \
+  cd "$PKG" && timeout "${STAGE_TIMEOUT:-300}" "$PY" -m alexops.compare --backend cupy --what all --steps "${BENCH_STEPS:-30}" --burn-in 5 \
     --dtype float32,float16,bfloat16 --json "$OUT/bench.json"
+}
+
+# torch.compile and jax.jit of relu+LRN beside our kernel, timed alike (issue 12's peers).
+# JAX is kept from taking most of the card's memory up front, which torch already holds.
+peers() {
+  cd "$PKG" && XLA_PYTHON_CLIENT_PREALLOCATE=false timeout "${STAGE_TIMEOUT:-300}" "$PY" "$REPO/scripts/gpu_peers.py"
 }
 
 sanitizers() {
@@ -165,11 +175,12 @@ run_stage environment environment.log environment
 run_stage build build.log build
 built=$?
 if [ $built -eq 0 ]; then
-  run_stage imports imports.log import_checks
+  run_stage imports build.log import_checks
   if [ $NO_GPU -eq 0 ]; then
     run_stage gpu-tests tests.log gpu_tests
     run_stage benchmark benchmark.log benchmark
     run_stage sanitizers sanitizers.log sanitizers
+    [ "${PEERS:-1}" = 0 ] || run_stage peers peers.log peers
   fi
 else
   note tests "not run: the build failed"
@@ -183,5 +194,9 @@ cat "$SUMMARY"
 if [ -f "$OUT/benchmark.log" ]; then
   echo
   sed -n '/^alexops.compare on/,$p' "$OUT/benchmark.log"
+fi
+if [ -f "$OUT/peers.log" ]; then
+  echo
+  sed -n '/^relu + LRN peers/,$p' "$OUT/peers.log"
 fi
 ! grep -q "FAILED\|TIMED OUT" "$SUMMARY"
