@@ -146,16 +146,16 @@ benchmark() {
 # torch.compile and jax.jit of relu+LRN beside our kernel, timed alike (issue 12's peers).
 # JAX is kept from taking most of the card's memory up front, which torch already holds.
 peers() {
-  cd "$PKG" && XLA_PYTHON_CLIENT_PREALLOCATE=false timeout "${STAGE_TIMEOUT:-300}" "$PY" "$REPO/scripts/gpu_peers.py"
+  cd "$PKG" && PYTHONPATH="$PKG" XLA_PYTHON_CLIENT_PREALLOCATE=false timeout "${STAGE_TIMEOUT:-300}" "$PY" "$REPO/scripts/gpu_peers.py"
 }
 
 sanitizers() {
-  local sanitizer tool rc
+  local sanitizer tool rc failed=0
   sanitizer=$(find_sanitizer) || { echo "compute-sanitizer not found: skipped"; return 0; }
   for tool in memcheck racecheck initcheck synccheck; do
     echo "---- $tool"
     # CuPy's memory pool would hide out-of-bounds accesses into neighbouring pool blocks.
-    (cd "$PKG" && ALEXOPS_NO_MEMPOOL=1 timeout "${SANITIZER_TIMEOUT:-120}" "$sanitizer" --tool "$tool" \
+    (cd "$PKG" && PYTHONPATH="$PKG" ALEXOPS_NO_MEMPOOL=1 timeout "${SANITIZER_TIMEOUT:-120}" "$sanitizer" --tool "$tool" \
       --error-exitcode 3 "$PY" "$REPO/scripts/gpu_smoke.py") > "$OUT/sanitizer.tmp" 2>&1
     rc=$?
     cat "$OUT/sanitizer.tmp"
@@ -164,11 +164,14 @@ sanitizers() {
       note "  $tool" "skipped (unsupported here)"
     elif [ $rc -eq 124 ]; then
       note "  $tool" "TIMED OUT after ${SANITIZER_TIMEOUT:-120}s"
+      failed=1
     else
       note "  $tool" "$([ $rc -eq 0 ] && echo clean || echo "FAILED (exit $rc)")"
+      [ $rc -eq 0 ] || failed=1
     fi
   done
   rm -f "$OUT/sanitizer.tmp"
+  return $failed
 }
 
 run_stage environment environment.log environment

@@ -118,12 +118,13 @@ void register_cuda_functions(py::module_& m) {
   m.def("cuda_available", [] { return true; }, "True: this build has the CUDA kernels.");
   m.def("forward_cuda", &forward_cuda, py::arg("x"), py::arg("y"), py::arg("n_pixels"), py::arg("channels"),
         py::arg("dtype"), py::arg("depth_radius"), py::arg("bias"), py::arg("alpha"), py::arg("beta"),
-        py::arg("relu"), py::arg("stream"), py::arg("kernel") = "auto",
-        "Launch y = LRN(relu(x)) on `stream`; x and y are device addresses of contiguous NHWC data. kernel: "
+        py::arg("relu") = true, py::arg("stream") = 0, py::arg("kernel") = "auto",
+        "Launch y = LRN(relu(x)) on `stream` (0: the legacy default stream); x and y are device addresses of "
+        "contiguous NHWC data. kernel: "
         "'auto', 'registers' or 'tiled' (see csrc/lrn_relu/cuda.cu).");
   m.def("backward_cuda", &backward_cuda, py::arg("x"), py::arg("dy"), py::arg("dx"), py::arg("n_pixels"),
         py::arg("channels"), py::arg("dtype"), py::arg("depth_radius"), py::arg("bias"), py::arg("alpha"),
-        py::arg("beta"), py::arg("relu"), py::arg("stream"), py::arg("kernel") = "auto",
+        py::arg("beta"), py::arg("relu") = true, py::arg("stream") = 0, py::arg("kernel") = "auto",
         "Launch dx = d LRN(relu(x)) / dx applied to dy, on `stream`; kernel as for forward_cuda.");
   m.def("forward_max_pool_cuda", &forward_max_pool_cuda, py::arg("x"), py::arg("pooled"), py::arg("shape"),
         py::arg("dtype"), py::arg("depth_radius"), py::arg("bias"), py::arg("alpha"), py::arg("beta"),
