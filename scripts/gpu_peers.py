@@ -67,7 +67,7 @@ def jax_peer():
                                    ((0, 0), (0, 0), (0, 0), (R, R)))
         return r * (BIAS + ALPHA * window) ** -BETA
 
-    forward = jax.jit(relu_lrn)
+    forward = jax.jit(lambda x, dy: relu_lrn(x))
 
     @jax.jit
     def forward_backward(x, dy):

@@ -16,7 +16,7 @@ if os.environ.get("ALEXOPS_NO_MEMPOOL"):
 # and a partial last warp), block scans (R > 8), more than 48 KiB of shared memory.
 CASES = [
     ((2, 3, 5, 64), 4, ("registers", "tiled")),
-    ((1, 3, 3, 192), 5, ("registers", "tiled")),
+    ((1, 3, 3, 192), 4, ("registers", "tiled")),
     ((1, 2, 3, 13), 9, ("tiled",)),
     ((1, 1, 2, 3000), 2, ("tiled",)),
 ]
