@@ -14,7 +14,8 @@
 # source tree's build (and TensorFlow's op library) is left alone.
 # Environment: PYTHON (default python3), CUDA_ARCH (default native; sm_90 with --no-gpu),
 # BENCH_STEPS (default 30), SANITIZER_TIMEOUT (seconds per tool, default 120), STAGE_TIMEOUT
-# (seconds for each of tests, benchmark and peers, default 300), PEERS=0 (skip the peers).
+# (seconds for each of tests, benchmark and peers, default 300), PEERS=0 (skip the peers),
+# BENCH_WHAT (op|block|model|all, default all), BENCH_DTYPES (default float32,float16,bfloat16).
 set -u
 cd "$(dirname "$0")/.."
 REPO=$PWD
@@ -139,8 +140,8 @@ gpu_tests() {
 }
 
 benchmark() {
-  cd "$PKG" && timeout "${STAGE_TIMEOUT:-300}" "$PY" -m alexops.compare --backend cupy --what all --steps "${BENCH_STEPS:-30}" --burn-in 5 \
-    --dtype float32,float16,bfloat16 --json "$OUT/bench.json"
+  cd "$PKG" && timeout "${STAGE_TIMEOUT:-300}" "$PY" -m alexops.compare --backend cupy --what "${BENCH_WHAT:-all}" \
+    --steps "${BENCH_STEPS:-30}" --burn-in 5 --dtype "${BENCH_DTYPES:-float32,float16,bfloat16}" --json "$OUT/bench.json"
 }
 
 # torch.compile and jax.jit of relu+LRN beside our kernel, timed alike (issue 12's peers).
