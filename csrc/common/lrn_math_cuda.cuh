@@ -91,6 +91,17 @@ template <> struct Packet<bfloat16_bits> : PacketOf16Bit<__nv_bfloat162, bfloat1
 
 __device__ inline float reciprocal_sqrt(float v) { return rsqrtf(v); }
 __device__ inline double reciprocal_sqrt(double v) { return rsqrt(v); }
+// The square root of q = N^(-1/2) for N^(-3/4). In float, the hardware's approximate square
+// root (one MUFU instruction, within 2^-22 or so relative, like rsqrtf beside it) rather than
+// the correctly rounded sqrtf's multi-instruction sequence: the 16-bit kernels are short of
+// instruction issue, not of bandwidth (docs/gpu-tuning.md). q is never subnormal (it would
+// need N > 2^252), and inf, 0 and NaN map to themselves as in sqrtf.
+__device__ inline float root_of_reciprocal_sqrt(float q) {
+  float root;
+  asm("sqrt.approx.f32 %0, %1;" : "=f"(root) : "f"(q));
+  return root;
+}
+__device__ inline double root_of_reciprocal_sqrt(double q) { return sqrt(q); }
 
 // N^(-beta) and 1/N. N^(-3/4) is q * sqrt(q), q = N^(-1/2): no intermediate smaller than
 // the result (through 1/N it would underflow for N > 2^126 while N^(-3/4) is ~1e-29), and
@@ -101,7 +112,7 @@ __device__ inline void norm_powers(A n, A beta, A& power, A& inverse) {
     const A q = reciprocal_sqrt(n);
     inverse = q * q;
     if constexpr (kKind == PowerKind::kHalf) power = q;
-    else power = q * sqrt(q);
+    else power = q * root_of_reciprocal_sqrt(q);
   } else if constexpr (kKind == PowerKind::kOne) {
     inverse = A(1) / n;
     power = inverse;

@@ -146,7 +146,12 @@ __device__ inline void store_run(T* row, const A (&in)[K * Packet<T>::kCount]) {
 
 // Pixels a thread has in flight per iteration: two while its runs are short, one for long
 // runs (the registers they would take cost more occupancy than the loads in flight gain).
-template <int K> constexpr int kPixelsInFlight = K <= 2 ? 2 : 1;
+// 16-bit runs of one vector take four: at two, the backward's 93 registers allowed only 2
+// blocks per SM, so half float32's bytes were in flight; four fills the same 128-register
+// budget and doubles them (forward+backward at C = 64 on an H100: 1.36x the copy -> 1.28x;
+// docs/gpu-tuning.md).
+template <typename T, int K>
+constexpr int kPixelsInFlight = K <= 2 ? (sizeof(T) == 2 && K == 1 ? 4 : 2) : 1;
 
 // Every lane of a warp goes through the same iterations (the shuffles need all 32): a warp
 // takes 32 / G pixels at a time, kPixelsInFlight times over, and masks the ones past the end.
@@ -165,7 +170,7 @@ struct WarpPixels {
 template <PowerKind kKind, typename T, int K, int RMAX, typename A = Acc<T>>
 __global__ void __launch_bounds__(kRegisterThreads, 2)
 forward_registers(RegisterParams<A> p, const T* x, T* y, int64_t n_pixels) {
-  constexpr int RUN = K * Packet<T>::kCount, P = kPixelsInFlight<K>;
+  constexpr int RUN = K * Packet<T>::kCount, P = kPixelsInFlight<T, K>;
   const int lane = threadIdx.x & 31, sub = lane & (p.group_lanes - 1), pixel_in_warp = lane >> p.group_shift;
   const WarpPixels w(p.group_shift, P);
   for (int64_t first = w.first; first < n_pixels; first += w.stride) {
@@ -191,7 +196,7 @@ forward_registers(RegisterParams<A> p, const T* x, T* y, int64_t n_pixels) {
 template <PowerKind kKind, typename T, int K, int RMAX, typename A = Acc<T>>
 __global__ void __launch_bounds__(kRegisterThreads, 2)
 backward_registers(RegisterParams<A> p, const T* x, const T* dy, T* dx, int64_t n_pixels) {
-  constexpr int RUN = K * Packet<T>::kCount, P = kPixelsInFlight<K>;
+  constexpr int RUN = K * Packet<T>::kCount, P = kPixelsInFlight<T, K>;
   const int lane = threadIdx.x & 31, sub = lane & (p.group_lanes - 1), pixel_in_warp = lane >> p.group_shift;
   const WarpPixels w(p.group_shift, P);
   for (int64_t first = w.first; first < n_pixels; first += w.stride) {
@@ -505,7 +510,7 @@ Status lrn_relu_forward_cuda(const LrnParams& params, const T* x, T* y, int64_t 
     if (use_registers) {
       with_register_shape<T>(layout, [&](auto k, auto max_radius) {
         constexpr int K = decltype(k)::value, RMAX = decltype(max_radius)::value;
-        forward_registers<kKind, T, K, RMAX><<<register_grid(n_pixels, layout, kPixelsInFlight<K>), kRegisterThreads,
+        forward_registers<kKind, T, K, RMAX><<<register_grid(n_pixels, layout, kPixelsInFlight<T, K>), kRegisterThreads,
                                                0, stream>>>(register_params<A>(params, channels, layout), x, y,
                                                             n_pixels);
       });
@@ -531,7 +536,7 @@ Status lrn_relu_backward_cuda(const LrnParams& params, const T* x, const T* dy, 
     if (use_registers) {
       with_register_shape<T>(layout, [&](auto k, auto max_radius) {
         constexpr int K = decltype(k)::value, RMAX = decltype(max_radius)::value;
-        backward_registers<kKind, T, K, RMAX><<<register_grid(n_pixels, layout, kPixelsInFlight<K>), kRegisterThreads,
+        backward_registers<kKind, T, K, RMAX><<<register_grid(n_pixels, layout, kPixelsInFlight<T, K>), kRegisterThreads,
                                                 0, stream>>>(register_params<A>(params, channels, layout), x, dy, dx,
                                                              n_pixels);
       });
