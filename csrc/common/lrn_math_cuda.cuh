@@ -92,10 +92,10 @@ template <> struct Packet<bfloat16_bits> : PacketOf16Bit<__nv_bfloat162, bfloat1
 __device__ inline float reciprocal_sqrt(float v) { return rsqrtf(v); }
 __device__ inline double reciprocal_sqrt(double v) { return rsqrt(v); }
 // The square root of q = N^(-1/2) for N^(-3/4). In float, the hardware's approximate square
-// root (one MUFU instruction, within 2^-22 or so relative, like rsqrtf beside it) rather than
-// the correctly rounded sqrtf's multi-instruction sequence: the 16-bit kernels are short of
-// instruction issue, not of bandwidth (docs/gpu-tuning.md). q is never subnormal (it would
-// need N > 2^252), and inf, 0 and NaN map to themselves as in sqrtf.
+// root (one MUFU instruction, an ulp or so, like rsqrtf beside it) rather than the correctly
+// rounded sqrtf's instruction sequence: the 16-bit kernels at C = 64 are short of instruction
+// issue, and it made their forward 13% faster on an H100 (docs/gpu-tuning.md). q is never
+// subnormal (that would need N > 2^252), and inf, 0 and NaN map to themselves as in sqrtf.
 __device__ inline float root_of_reciprocal_sqrt(float q) {
   float root;
   asm("sqrt.approx.f32 %0, %1;" : "=f"(root) : "f"(q));
