@@ -28,16 +28,13 @@
 
 #include "common/cpu_isa.h"
 #include "lrn_relu/cpu.h"
+#include "lrn_relu/cpu_levels.h"
 
-#define ALEXOPS_DECLARE_KERNELS(ns)                                                                        \
-  namespace alexops {                                                                                      \
-  namespace ns {                                                                                           \
-  template <typename T>                                                                                    \
-  CpuKernelResult lrn_relu_forward_cpu(const LrnParams&, const T*, T*, int64_t, int64_t, const ParallelFor&); \
-  template <typename T>                                                                                    \
-  CpuKernelResult lrn_relu_backward_cpu(const LrnParams&, const T*, const T*, T*, int64_t, int64_t,        \
-                                        const ParallelFor&);                                               \
-  }                                                                                                        \
+#define ALEXOPS_DECLARE_KERNELS(ns) \
+  namespace alexops {               \
+  namespace ns {                    \
+  ALEXOPS_LRN_RELU_LEVEL_KERNELS    \
+  }                                 \
   }
 #ifdef ALEXOPS_BENCH_AB
 ALEXOPS_DECLARE_KERNELS(cpu_a)

@@ -2,14 +2,9 @@
 // level in use (common/cpu_isa.h).
 #include "common/cpu_isa.h"
 #include "lrn_relu/cpu.h"
+#include "lrn_relu/cpu_levels.h"
 
-ALEXOPS_CPU_DECLARE_EVERY_LEVEL(
-    template <typename T>
-    CpuKernelResult lrn_relu_forward_cpu(const LrnParams& params, const T* x, T* y, int64_t n_pixels, int64_t channels,
-                                const ParallelFor& parallel_for);
-    template <typename T>
-    CpuKernelResult lrn_relu_backward_cpu(const LrnParams& params, const T* x, const T* dy, T* dx, int64_t n_pixels,
-                                 int64_t channels, const ParallelFor& parallel_for);)
+ALEXOPS_CPU_DECLARE_EVERY_LEVEL(ALEXOPS_LRN_RELU_LEVEL_KERNELS)
 
 namespace alexops {
 
