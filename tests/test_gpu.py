@@ -5,6 +5,8 @@ Correctness runs through alexops._core's raw-pointer entry points, on both kerne
 register kernel and the tiled one, forced by name), so that every dtype, bfloat16
 included, is tested whatever CuPy supports, with outputs poisoned beforehand.
 """
+import re
+
 import numpy as np
 import pytest
 
@@ -147,6 +149,17 @@ def test_zero_size_nan_and_inf(kernel):
     assert_close_to_reference(fused_forward(x, kernel, **params), reference_forward(x, **params), np.float32)
     assert_close_to_reference(fused_backward(x, dy, kernel, **params), reference_backward(x, dy, **params),
                               np.float32, backward=True)
+
+
+def test_cuda_entry_points_default_like_the_cpu_ones():
+    """No GPU needed: relu defaults to True and stream to 0, as the CPU entry points' relu does
+    (the first run on a card found the GPU tests calling them without relu)."""
+    if not getattr(core(), "cuda_available", lambda: False)():
+        pytest.skip("built without CUDA")
+    for entry_point in (core().forward_cuda, core().backward_cuda):
+        signature = entry_point.__doc__.splitlines()[0]
+        assert re.search(r"\brelu: [^,]*= True\b", signature), signature
+        assert re.search(r"\bstream: [^,]*= 0\b", signature), signature
 
 
 def test_alexnet_shapes_take_the_register_kernel():
