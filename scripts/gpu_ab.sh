@@ -8,7 +8,9 @@
 #   bash scripts/gpu_ab.sh OUT_DIR [PATCH...]      e.g. scripts/experiments/gpu-precise-sqrt.patch
 #
 # OUT_DIR gets ab-summary.txt and bench-<variant>.json (1 + variants files, for the device
-# tool's 8). Environment: BENCH_DTYPES (default float32,float16), and gpu_check.sh's.
+# tool's 8). Environment: BENCH_DTYPES (default float32,float16), AB_BENCH_WHAT (what the
+# benchmark times: op, the default, or block, for lrn_relu_max_pool's kernels), and
+# gpu_check.sh's. The closing table compares op-level rows only.
 set -u
 cd "$(dirname "$0")/.."
 REPO=$PWD
@@ -26,7 +28,7 @@ run_variant() {  # NAME [PATCH]
     echo "== $name: $patch does not apply" >> "$OUT/ab-summary.txt"
     return
   fi
-  GPU_CHECK_OUT="$tree/logs" BUILD_DIR="$tree/build" PEERS=0 BENCH_WHAT=op \
+  GPU_CHECK_OUT="$tree/logs" BUILD_DIR="$tree/build" PEERS=0 BENCH_WHAT="${AB_BENCH_WHAT:-op}" \
     BENCH_DTYPES="${BENCH_DTYPES:-float32,float16}" bash "$tree/scripts/gpu_check.sh" > "$tree/stdout.txt" 2>&1
   { echo "== $name ${patch:-(no patch)}"; cat "$tree/logs/summary.txt"; } >> "$OUT/ab-summary.txt"
   [ -f "$tree/logs/bench.json" ] && cp "$tree/logs/bench.json" "$OUT/bench-$name.json"
