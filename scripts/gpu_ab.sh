@@ -2,15 +2,16 @@
 # CUDA kernel variants side by side on one card, in one call (the GPU twin of
 # scripts/cpu_kernel_ab.sh). Each variant is a copy of this source tree with one patch from
 # scripts/experiments/ applied ("base": none), run through scripts/gpu_check.sh (build, GPU
-# tests, op-level benchmark, sanitizers; no peers), one after the other. The last thing
-# printed is each variant's fused time over the copy of the same bytes, per shape and pass.
+# tests, benchmark, sanitizers; no peers), one after the other. The last thing printed is
+# each variant's fused time over the copy of the same bytes (op level), or the fused block's
+# over fused LRN + cuDNN's pool (block level), per shape and pass.
 #
 #   bash scripts/gpu_ab.sh OUT_DIR [PATCH...]      e.g. scripts/experiments/gpu-precise-sqrt.patch
 #
 # OUT_DIR gets ab-summary.txt and bench-<variant>.json (1 + variants files, for the device
 # tool's 8). Environment: BENCH_DTYPES (default float32,float16), AB_BENCH_WHAT (what the
 # benchmark times: op, the default, or block, for lrn_relu_max_pool's kernels), and
-# gpu_check.sh's. The closing table compares op-level rows only.
+# gpu_check.sh's.
 set -u
 cd "$(dirname "$0")/.."
 REPO=$PWD
@@ -41,15 +42,16 @@ done
 cat "$OUT/ab-summary.txt"
 "$PY" - "$OUT" <<'PYEOF'
 import glob, json, os, sys
-print("\nfused / copy of the same bytes (median ms in brackets)")
+print("\nours / the yardstick: fused / copy (op), fused_pool / fused+cudnn pool (block); medians")
 for path in sorted(glob.glob(os.path.join(sys.argv[1], "bench-*.json"))):
     times = {}
     for row in json.load(open(path))["results"]:
-        if row.get("level") == "op":
-            times[(row["name"], row["pass"], row["impl"])] = row["median_ms"]
+        times[(row["name"], row["pass"], row["impl"])] = row["median_ms"]
     print(os.path.basename(path)[6:-5])
-    for (name, pas, impl), copy in sorted(times.items()):
-        if impl == "copy" and (name, pas, "fused") in times:
-            fused = times[(name, pas, "fused")]
-            print(f"  {name:14} {pas:17} {fused / copy:.3f}  ({fused:.4f} ms / {copy:.4f} ms)")
+    # Op level: fused over the copy; block level: the fused block over fused LRN + cuDNN pool.
+    for ours, yardstick in (("fused", "copy"), ("fused_pool", "fused+cudnn pool")):
+        for (name, pas, impl), base in sorted(times.items()):
+            if impl == yardstick and (name, pas, ours) in times:
+                t = times[(name, pas, ours)]
+                print(f"  {name:20} {pas:17} {t / base:.3f}  ({t:.4f} ms / {base:.4f} ms {yardstick})")
 PYEOF
