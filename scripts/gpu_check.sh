@@ -14,7 +14,8 @@
 # source tree's build (and TensorFlow's op library) is left alone.
 # Environment: PYTHON (default python3), CUDA_ARCH (default native; sm_90 with --no-gpu),
 # BENCH_STEPS (default 30), SANITIZER_TIMEOUT (seconds per tool, default 120), STAGE_TIMEOUT
-# (seconds for each of tests, benchmark and peers, default 300), PEERS=0 (skip the peers),
+# (seconds for each of tests, benchmark and peers, default 900: a guard against a hung kernel,
+# generous for slower cards; a lent card's lease wants less), PEERS=0 (skip the peers),
 # BENCH_WHAT (op|block|model|all, default all), BENCH_DTYPES (default float32,float16,bfloat16).
 set -u
 cd "$(dirname "$0")/.."
@@ -135,19 +136,19 @@ EOF
 }
 
 gpu_tests() {
-  cd "$PKG" && timeout "${STAGE_TIMEOUT:-300}" "$PY" -m pytest -rfE -q -p no:cacheprovider --rootdir "$REPO" "$REPO/tests/test_gpu.py" \
+  cd "$PKG" && timeout "${STAGE_TIMEOUT:-900}" "$PY" -m pytest -rfE -q -p no:cacheprovider --rootdir "$REPO" "$REPO/tests/test_gpu.py" \
     "$REPO/tests/test_core.py" "$REPO/tests/test_reference.py"
 }
 
 benchmark() {
-  cd "$PKG" && timeout "${STAGE_TIMEOUT:-300}" "$PY" -m alexops.compare --backend cupy --what "${BENCH_WHAT:-all}" \
+  cd "$PKG" && timeout "${STAGE_TIMEOUT:-900}" "$PY" -m alexops.compare --backend cupy --what "${BENCH_WHAT:-all}" \
     --steps "${BENCH_STEPS:-30}" --burn-in 5 --dtype "${BENCH_DTYPES:-float32,float16,bfloat16}" --json "$OUT/bench.json"
 }
 
 # torch.compile and jax.jit of relu+LRN beside our kernel, timed alike (issue 12's peers).
 # JAX is kept from taking most of the card's memory up front, which torch already holds.
 peers() {
-  cd "$PKG" && PYTHONPATH="$PKG" XLA_PYTHON_CLIENT_PREALLOCATE=false timeout "${STAGE_TIMEOUT:-300}" "$PY" "$REPO/scripts/gpu_peers.py"
+  cd "$PKG" && PYTHONPATH="$PKG" XLA_PYTHON_CLIENT_PREALLOCATE=false timeout "${STAGE_TIMEOUT:-900}" "$PY" "$REPO/scripts/gpu_peers.py"
 }
 
 sanitizers() {
