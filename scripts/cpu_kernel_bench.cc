@@ -1,22 +1,29 @@
-// Microbenchmark of the CPU core alone (no TensorFlow, no Python), for tuning: the forward or
-// backward over [N * 3136 * 64 / C pixels, C channels], in ns per element. N may be a
-// fraction: N = 0.25 (200 KB a tensor) stays in a 512 KB L2 and shows the kernels'
-// instruction cost; N = 64 is AlexNet's lrn1 size. It calls the kernels of one instruction-
-// set level directly (no dispatch). Build them for this machine, from the repository root:
+// Microbenchmark of the CPU core alone (no TensorFlow, no Python), for tuning. It times
+// lrn_relu's forward or backward over [N * 3136 * 64 / C pixels, C channels], or
+// lrn_relu_max_pool's (3x3/2 VALID) over as many square images of AlexNet's sizes (56 x 56
+// for C <= 64, 27 x 27 above; at least one) as fill those pixels, in ns per input element.
+// N may be a fraction: N = 0.25 (200 KB a tensor) stays in a 512 KB L2 and shows the
+// kernels' instruction cost; N = 64 is AlexNet's lrn1 size. It calls the kernels of one
+// instruction-set level directly (no dispatch). Build them for this machine, from the
+// repository root:
 //   g++ -O3 -march=native -fno-math-errno -std=c++17 -Icsrc -DALEXOPS_ISA_NAMESPACE=cpu_native
-//       scripts/cpu_kernel_bench.cc csrc/lrn_relu/cpu.cc -o /tmp/cpu_kernel_bench -lpthread
-//   C=64 /tmp/cpu_kernel_bench N forward|backward f32|f16|bf16 [threads]
+//       scripts/cpu_kernel_bench.cc csrc/lrn_relu/cpu.cc csrc/lrn_relu_max_pool/cpu.cc
+//       -o /tmp/cpu_kernel_bench -lpthread
+//   C=64 /tmp/cpu_kernel_bench N forward|backward|pool-forward|pool-backward f32|f16|bf16 [threads]
 // which prints the best of many runs.
 //
 // A/B mode, for comparing two versions of the kernels on a noisy machine: build the kernel
-// file of each version into its own namespace, cpu_a and cpu_b, and this file with
+// files of each version into their own namespace, cpu_a and cpu_b, and this file with
 // ALEXOPS_BENCH_AB; then calls of A and B alternate (in turn first), and it prints each one's
 // median and the median of the B/A ratios of neighbouring calls, which slow spells of the
-// machine move far less than the best runs of two separate processes:
+// machine move far less than the best runs of two separate processes (scripts/cpu_kernel_ab.sh
+// does all of this for a patch):
 //   F="-O3 -march=native -fno-math-errno -std=c++17"
-//   g++ $F -I<A>/csrc -DALEXOPS_ISA_NAMESPACE=cpu_a -c <A>/csrc/lrn_relu/cpu.cc -o /tmp/a.o
-//   g++ $F -I<B>/csrc -DALEXOPS_ISA_NAMESPACE=cpu_b -c <B>/csrc/lrn_relu/cpu.cc -o /tmp/b.o
-//   g++ $F -Icsrc -DALEXOPS_BENCH_AB scripts/cpu_kernel_bench.cc /tmp/a.o /tmp/b.o -o /tmp/ab -lpthread
+//   for f in lrn_relu lrn_relu_max_pool; do
+//     g++ $F -I<A>/csrc -DALEXOPS_ISA_NAMESPACE=cpu_a -c <A>/csrc/$f/cpu.cc -o /tmp/a_$f.o
+//     g++ $F -I<B>/csrc -DALEXOPS_ISA_NAMESPACE=cpu_b -c <B>/csrc/$f/cpu.cc -o /tmp/b_$f.o
+//   done
+//   g++ $F -Icsrc -DALEXOPS_BENCH_AB scripts/cpu_kernel_bench.cc /tmp/a_*.o /tmp/b_*.o -o /tmp/ab -lpthread
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -29,12 +36,14 @@
 #include "common/cpu_isa.h"
 #include "lrn_relu/cpu.h"
 #include "lrn_relu/cpu_levels.h"
+#include "lrn_relu_max_pool/cpu_levels.h"
 
-#define ALEXOPS_DECLARE_KERNELS(ns) \
-  namespace alexops {               \
-  namespace ns {                    \
-  ALEXOPS_LRN_RELU_LEVEL_KERNELS    \
-  }                                 \
+#define ALEXOPS_DECLARE_KERNELS(ns)          \
+  namespace alexops {                        \
+  namespace ns {                             \
+  ALEXOPS_LRN_RELU_LEVEL_KERNELS             \
+  ALEXOPS_LRN_RELU_MAX_POOL_LEVEL_KERNELS    \
+  }                                          \
   }
 #ifdef ALEXOPS_BENCH_AB
 ALEXOPS_DECLARE_KERNELS(cpu_a)
@@ -46,6 +55,8 @@ ALEXOPS_DECLARE_KERNELS(cpu_native)
 using namespace alexops;
 
 namespace {
+
+enum class Mode { kForward, kBackward, kPoolForward, kPoolBackward };
 
 void two_threads(int64_t n, int64_t, const RangeFn& fn) {
   const int64_t half = n / 2;
@@ -74,42 +85,74 @@ double median(std::vector<double> v) {
 
 template <typename T>
 struct Problem {
+  Mode mode;
   int64_t pixels, C;
+  PoolGeometry geometry;  // the pooled modes' images
   std::vector<T> x, dy, out;
   LrnParams p{4, 1.0, 0.001 / 9, 0.75, true};  // AlexNet's LRN
   ParallelFor parallel_for;
 
-  Problem(double N, int64_t channels, bool threads)
-      : pixels(int64_t(N * 56 * 56 * 64) / channels), C(channels), x(pixels * C), dy(pixels * C), out(pixels * C),
+  Problem(Mode m, double N, int64_t channels, bool threads)
+      : mode(m), pixels(int64_t(N * 56 * 56 * 64) / channels), C(channels),
         parallel_for(threads ? ParallelFor(two_threads) : ParallelFor(serial_for)) {
+    if (mode == Mode::kPoolForward || mode == Mode::kPoolBackward) {
+      const int64_t side = C <= 64 ? 56 : 27;
+      pool_geometry(std::max<int64_t>(1, pixels / (side * side)), side, side, C, PoolParams{}, &geometry);
+      pixels = geometry.input_pixels();
+    }
+    x.resize(pixels * C), dy.resize(pixels * C), out.resize(pixels * C);  // dy holds dpooled in the pooled modes
     std::mt19937 rng(0);
     std::normal_distribution<float> normal;
     for (auto& v : x) v = from_float<T>(normal(rng));
     for (auto& v : dy) v = from_float<T>(normal(rng));
   }
 
-  // ns per element of one call.
-  template <typename Forward, typename Backward>
-  double time(Forward forward, Backward backward, bool is_backward) {
+  // ns per input element of one call of `call`, which runs one version's kernel for `mode`.
+  template <typename Call>
+  double time(Call call) {
     const auto start = std::chrono::steady_clock::now();
-    if (is_backward) backward(p, x.data(), dy.data(), out.data(), pixels, C, parallel_for);
-    else forward(p, x.data(), out.data(), pixels, C, parallel_for);
+    call(*this);
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() * 1e9 / double(pixels * C);
   }
 };
 
+// call_<ns>(problem): the problem's kernel, as built into namespace ns.
+#define ALEXOPS_BENCH_CALL(ns)                                                                                  \
+  template <typename T>                                                                                         \
+  void call_##ns(Problem<T>& q) {                                                                               \
+    switch (q.mode) {                                                                                           \
+      case Mode::kForward: ns::lrn_relu_forward_cpu<T>(q.p, q.x.data(), q.out.data(), q.pixels, q.C, q.parallel_for); break; \
+      case Mode::kBackward:                                                                                     \
+        ns::lrn_relu_backward_cpu<T>(q.p, q.x.data(), q.dy.data(), q.out.data(), q.pixels, q.C, q.parallel_for); \
+        break;                                                                                                  \
+      case Mode::kPoolForward:                                                                                  \
+        ns::lrn_relu_max_pool_forward_cpu<T>(q.p, q.geometry, q.x.data(), q.out.data(), q.parallel_for);        \
+        break;                                                                                                  \
+      case Mode::kPoolBackward:                                                                                 \
+        ns::lrn_relu_max_pool_backward_cpu<T>(q.p, q.geometry, q.x.data(), q.dy.data(), q.out.data(),           \
+                                              q.parallel_for);                                                  \
+        break;                                                                                                  \
+    }                                                                                                           \
+  }
+#ifdef ALEXOPS_BENCH_AB
+ALEXOPS_BENCH_CALL(cpu_a)
+ALEXOPS_BENCH_CALL(cpu_b)
+#else
+ALEXOPS_BENCH_CALL(cpu_native)
+#endif
+
 template <typename T>
-void run(double N, int64_t C, bool backward, bool threads) {
-  Problem<T> problem(N, C, threads);
-  const int calls = N < 16 ? int(300 / std::min(1.0, N)) : 25;
+void run(Mode mode, double N, int64_t C, bool threads) {
+  Problem<T> problem(mode, N, C, threads);
+  const double size = double(problem.pixels * C) / (56 * 56 * 64);  // in lrn1 images (the pooled modes round N)
+  const int calls = size < 16 ? int(300 / std::min(1.0, size)) : 25;
 #ifdef ALEXOPS_BENCH_AB
   std::vector<double> a, b, ratio;
   for (int i = 0; i < calls; ++i) {
     double t[2];
     for (int k = 0; k < 2; ++k) {
       const bool run_b = (k == 0) == (i % 2 == 1);  // alternate which goes first
-      t[run_b] = run_b ? problem.time(cpu_b::lrn_relu_forward_cpu<T>, cpu_b::lrn_relu_backward_cpu<T>, backward)
-                       : problem.time(cpu_a::lrn_relu_forward_cpu<T>, cpu_a::lrn_relu_backward_cpu<T>, backward);
+      t[run_b] = run_b ? problem.time(call_cpu_b<T>) : problem.time(call_cpu_a<T>);
     }
     a.push_back(t[0]);
     b.push_back(t[1]);
@@ -120,8 +163,7 @@ void run(double N, int64_t C, bool backward, bool threads) {
 #else
   double best = 1e30;
   for (int i = 0; i < calls; ++i)
-    best = std::min(best, problem.time(cpu_native::lrn_relu_forward_cpu<T>, cpu_native::lrn_relu_backward_cpu<T>,
-                                       backward));
+    best = std::min(best, problem.time(call_cpu_native<T>));
   std::printf("%.3f ns/element (best run)", best);
 #endif
 }
@@ -129,12 +171,22 @@ void run(double N, int64_t C, bool backward, bool threads) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  const char* usage = "usage: C=64 %s N forward|backward|pool-forward|pool-backward f32|f16|bf16 [threads]\n";
   if (argc < 4) {
-    std::fprintf(stderr, "usage: C=64 %s N forward|backward f32|f16|bf16 [threads]\n", argv[0]);
+    std::fprintf(stderr, usage, argv[0]);
     return 2;
   }
   const double N = std::atof(argv[1]);
-  const bool backward = argv[2][0] == 'b';
+  const char* what = argv[2];
+  Mode mode;
+  if (!std::strcmp(what, "forward")) mode = Mode::kForward;
+  else if (!std::strcmp(what, "backward")) mode = Mode::kBackward;
+  else if (!std::strcmp(what, "pool-forward")) mode = Mode::kPoolForward;
+  else if (!std::strcmp(what, "pool-backward")) mode = Mode::kPoolBackward;
+  else {
+    std::fprintf(stderr, usage, argv[0]);
+    return 2;
+  }
   const char* type = argv[3];
   const bool threads = argc > 4;
   const int64_t C = std::getenv("C") ? std::atoll(std::getenv("C")) : 64;
@@ -142,10 +194,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "N must be positive\n");
     return 2;
   }
-  if (!std::strcmp(type, "f32")) run<float>(N, C, backward, threads);
-  else if (!std::strcmp(type, "f16")) run<half_bits>(N, C, backward, threads);
-  else run<bfloat16_bits>(N, C, backward, threads);
-  std::printf(": N=%g C=%lld %s %s %s\n", N, (long long)C, backward ? "backward" : "forward", type,
-              threads ? "2 threads" : "1 thread");
+  if (!std::strcmp(type, "f32")) run<float>(mode, N, C, threads);
+  else if (!std::strcmp(type, "f16")) run<half_bits>(mode, N, C, threads);
+  else run<bfloat16_bits>(mode, N, C, threads);
+  std::printf(": N=%g C=%lld %s %s %s\n", N, (long long)C, what, type, threads ? "2 threads" : "1 thread");
   return 0;
 }

@@ -2,14 +2,9 @@
 // instruction-set level in use (common/cpu_isa.h).
 #include "common/cpu_isa.h"
 #include "lrn_relu_max_pool/cpu.h"
+#include "lrn_relu_max_pool/cpu_levels.h"
 
-ALEXOPS_CPU_DECLARE_EVERY_LEVEL(
-    template <typename T>
-    CpuKernelResult lrn_relu_max_pool_forward_cpu(const LrnParams& params, const PoolGeometry& geometry, const T* x,
-                                         T* pooled, const ParallelFor& parallel_for);
-    template <typename T>
-    CpuKernelResult lrn_relu_max_pool_backward_cpu(const LrnParams& params, const PoolGeometry& geometry, const T* x,
-                                          const T* dpooled, T* dx, const ParallelFor& parallel_for);)
+ALEXOPS_CPU_DECLARE_EVERY_LEVEL(ALEXOPS_LRN_RELU_MAX_POOL_LEVEL_KERNELS)
 
 namespace alexops {
 
