@@ -75,8 +75,8 @@ def lrn_relu_max_pool(x, depth_radius=5, bias=1.0, alpha=1.0, beta=0.5, relu=Tru
     values sends it to its top-left member), as TensorFlow's max-pool gradient does, and
     recomputes the LRN from x: nothing is stored between the passes.
 
-    Speed: on CPUs this is the fastest way to run the block. Its CUDA kernel is still a first,
-    untuned version: on an H100 it is 2-4x slower forward, and 6-10x slower forward+backward,
+    Speed: on the CPUs measured it is the fastest way to run the block. Its CUDA kernel is still a first,
+    untuned version: on an H100 it is 2.4-4.4x slower forward, and 5.8-10x slower forward+backward,
     than `lrn_relu` followed by `tf.nn.max_pool2d` (BENCHMARKS.md, docs/gpu-tuning.md).
     """
     _validate.check_lrn_arguments(depth_radius, bias, alpha, beta, relu)
