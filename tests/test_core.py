@@ -9,14 +9,21 @@ from helpers import (FLOAT_DTYPES, SHAPE_AND_PARAMS, assert_close_to_reference, 
                      random_input, reference_backward, reference_forward)
 
 
-def assert_matches_reference(x, dy, **params):
-    """Forward and backward of _core against the reference, in x's dtype."""
+def assert_matches_reference(x, dy, cancelling_terms=False, **params):
+    """Forward and backward of _core against the reference, in x's dtype. cancelling_terms:
+    judge dx against the size of its two terms where that exceeds dx's (random parameters
+    reach the near-cancellations that tests/test_core.py's gradient tests pick on purpose)."""
     dtype = x.dtype
     y = _core.forward(x, **params)
     dx = _core.backward(x, dy, **params)
     assert y.dtype == dtype and dx.dtype == dtype and y.shape == x.shape and dx.shape == x.shape
     assert_close_to_reference(y, reference_forward(x, **params), dtype)
-    assert_close_to_reference(dx, reference_backward(x, dy, **params), dtype, backward=True)
+    dx_reference = reference_backward(x, dy, **params)
+    scale = None
+    if cancelling_terms:
+        finite = dx_reference[np.isfinite(dx_reference)]
+        scale = max(float(np.abs(finite).max()) if finite.size else 0.0, gradient_term_scale(x, dy, **params))
+    assert_close_to_reference(dx, dx_reference, dtype, backward=True, scale=scale)
 
 
 @pytest.mark.parametrize("relu", [True, False])
@@ -43,7 +50,8 @@ def test_forward_and_backward_match_reference(case, dtype, relu):
 def test_random_shapes_and_parameters(shape, depth_radius, bias, alpha, beta, relu, dtype, seed):
     x = random_input(shape, seed, dtype=dtype)
     dy = random_input(shape, seed + 1, dtype=dtype)
-    assert_matches_reference(x, dy, depth_radius=depth_radius, bias=bias, alpha=alpha, beta=beta, relu=relu)
+    assert_matches_reference(x, dy, cancelling_terms=True, depth_radius=depth_radius, bias=bias, alpha=alpha,
+                             beta=beta, relu=relu)
 
 
 @pytest.mark.parametrize("relu", [True, False])
