@@ -77,6 +77,17 @@ def test_every_dtype_and_power(dtype, beta):
     check_numpy_door(x, 7, depth_radius=2, bias=1.0, alpha=0.5, beta=beta, ksize=3, strides=2, padding="SAME")
 
 
+@pytest.mark.parametrize("beta", [0.5, 0.75])
+@pytest.mark.parametrize("scale, bias", [(1e18, 1.0), (1e-21, 0.0)], ids=["huge", "tiny"])
+def test_pixels_that_float_gets_wrong_are_redone_in_double(scale, bias, beta):
+    """Huge norms (N ~ 1e37: the backward's N^(-beta-1) underflows in float) and subnormal
+    ones (bias 0, tiny x: the 1/sqrt estimate reads them as 0). The CPU kernels redo such
+    pixels in double; the block's backward takes its norms from its own forward pass over the
+    rows, which must flag the same pixels."""
+    x = random_input((2, 7, 9, 21), seed=21, dtype=np.float32) * np.float32(scale)
+    check_numpy_door(x, 22, depth_radius=2, bias=bias, alpha=1.0, beta=beta, relu=False)
+
+
 def test_alexnet_shapes_and_the_tf_door_agree_with_the_numpy_door():
     for shape in ((2, 55, 55, 64), (2, 27, 27, 192)):
         x = random_input(shape, seed=shape[-1], dtype=np.float32)

@@ -142,6 +142,19 @@ ALEXOPS_INLINE void for_each_vector(int64_t C, Fn&& fn) {
   for (int64_t c = 0; c < C; c += L) fn(c, std::min(L, C - c));
 }
 
+// for_each_vector for loops in which each vector is a chain of dependent operations (a
+// running maximum): calls fn(std::integral_constant<int64_t, K>{}, c, n) for K consecutive
+// vectors from channel c, K = 4 or 2 where they are whole (n = kLanes), else 1 (n channels),
+// so that fn can run K chains side by side and hide their latency.
+template <typename A, typename Fn>
+ALEXOPS_INLINE void for_each_vector_group(int64_t C, Fn&& fn) {
+  constexpr int64_t L = Simd<A>::kLanes;
+  int64_t c = 0;
+  for (; c + 4 * L <= C; c += 4 * L) fn(std::integral_constant<int64_t, 4>{}, c, L);
+  for (; c + 2 * L <= C; c += 2 * L) fn(std::integral_constant<int64_t, 2>{}, c, L);
+  for (; c < C; c += L) fn(std::integral_constant<int64_t, 1>{}, c, std::min(L, C - c));
+}
+
 template <typename T, typename A = Acc<T>>
 ALEXOPS_INLINE typename Simd<A>::Vec load_row_vector(const T* row, int64_t c, int64_t n) {
   return n == Simd<A>::kLanes ? VecIO<T>::load(row + c) : load_partial<T>(row + c, n);
@@ -158,6 +171,15 @@ template <typename A>
 constexpr bool kHasFastReciprocalSqrt =
 #if defined(__AVX512F__) || defined(__AVX2__)
     std::is_same_v<A, float>;
+#else
+    false;
+#endif
+
+// Whether fast_reciprocal_sqrt<A, false> skips anything (the Newton step): only where the
+// estimate has 14 bits. Elsewhere both forms are the same refined value.
+constexpr bool kUnrefinedEstimateDiffers =
+#if defined(__AVX512F__)
+    true;
 #else
     false;
 #endif

@@ -69,6 +69,7 @@ class Buffer {
   const T* data() const { return data_; }
   size_t size() const { return size_; }
   T& operator[](size_t i) { return data_[i]; }
+  const T& operator[](size_t i) const { return data_[i]; }
 
  private:
   T* data_ = nullptr;
@@ -262,7 +263,7 @@ struct WindowSums {
     if (!s.direct) block_scans();
   }
 
-  typename V::Vec window(int64_t c) const {
+  ALEXOPS_INLINE typename V::Vec window(int64_t c) const {
     if (!s.direct) return V::load(s.sums.data() + c);
     // kWidth, where known when compiling (the common radii), lets the loop unroll: 20% faster
     // than a loop over a width known at run time (scripts/cpu_kernel_bench.cc, R = 4).
@@ -335,20 +336,35 @@ void load_and_square(BlockScratch<A>& s, int64_t i, const T* x, bool relu) {
   });
 }
 
+// What a forward can keep for the backward of the same pixels, so that the backward need not
+// compute N again (lrn_relu_max_pool's backward, which needs the forward's y for its argmax
+// anyway). Per pixel: r = relu(x), N^(-beta) and 1/N (rows of BlockScratch::Cv, lanes past C
+// zero), exactly as backward_pixels computes them, and whether the backward must redo the
+// pixel in double (FloatRowCheck).
+template <typename A>
+struct KeptNorms {
+  A* r;
+  A* power;
+  A* inverse;
+  char* wide;
+};
+
 // LRN(+ReLU) of pixels [begin, end) of x (C channels each), forward into the same pixels of
 // y, which may equal x. With backward_pixels, the unit every kernel builds on: lrn_relu runs
 // them over its pixels, lrn_relu_max_pool over the rows its windows need.
 // `scratch` (made for the forward, or the backward, of these C and radius) lets a caller
 // that runs many short runs keep one; by default each call makes its own.
+// `keep`, where given, gets the KeptNorms of pixels [begin, end), the first at its rows' start.
 template <PowerKind kKind, typename T, typename A = Acc<T>>
 void forward_pixels(const LrnParams& p, const T* x, T* y, int64_t C, int64_t begin, int64_t end,
-                    BlockScratch<A>* scratch = nullptr) {
+                    BlockScratch<A>* scratch = nullptr, const KeptNorms<A>* keep = nullptr) {
   using V = Simd<A>;
   using Vec = typename V::Vec;
   std::optional<BlockScratch<A>> own;
   if (!scratch) scratch = &own.emplace(C, effective_radius(p.depth_radius, C), /*backward=*/false);
   BlockScratch<A>& s = *scratch;
   const A bias = A(p.bias), alpha = A(p.alpha), beta = A(p.beta);
+  constexpr bool kRefineOutput = sizeof(T) > 2;
   with_window_width(s, [&](auto width) {
   constexpr int64_t kWidth = decltype(width)::value;
   for (int64_t first = begin; first < end; first += s.block_pixels) {
@@ -360,20 +376,76 @@ void forward_pixels(const LrnParams& p, const T* x, T* y, int64_t C, int64_t beg
       const WindowSums<A, kWidth> squares(s, s.squares_row(i));
       const A* r = s.r_row(i);
       T* out = y + (first + i) * C;
-      FloatRowCheck<A> check;
+      FloatRowCheck<A> check, kept_check;
+      const int64_t kept_pixel = first + i - begin;
       for_each_vector<A>(C, [&](int64_t c, int64_t n) {
         Vec power, inverse;
+        const Vec norm = bias + alpha * squares.window(c);
         // A 16-bit result needs only the 14-bit estimate: two of them stay under 1/4 of its ulp.
-        norm_powers<kKind, A, (sizeof(T) > 2)>(bias + alpha * squares.window(c), beta, power, inverse);
+        norm_powers<kKind, A, kRefineOutput>(norm, beta, power, inverse);
         check.add_power(power);
-        store_row_vector(out, c, n, V::load(r + c) * power);
+        const Vec rc = V::load(r + c);
+        store_row_vector(out, c, n, rc * power);
+        if (keep) {
+          Vec kept_power = power, kept_inverse = inverse;
+          // The backward's powers are refined whatever T is (as in backward_pixels).
+          if constexpr (!kRefineOutput && kUnrefinedEstimateDiffers) norm_powers<kKind, A>(norm, beta, kept_power, kept_inverse);
+          kept_check.add_power(kept_power);
+          kept_check.add_norm(norm);
+          const int64_t at = kept_pixel * s.Cv + c;
+          V::store(keep->r + at, rc);
+          V::store(keep->power + at, kept_power);
+          V::store(keep->inverse + at, kept_inverse);
+        }
       });
+      if (keep) keep->wide[kept_pixel] = kept_check.needs_double(/*check_norms=*/true);
       if constexpr (FloatRowCheck<A>::kTracked) {
         if (check.needs_double(/*check_norms=*/false)) s.in_double.forward(p, s.R, r, out, C);  // over the row
       }
     }
   }
   });
+}
+
+// The backward's second phase, for one vector (channels c, n of them) of a pixel whose g and t
+// rows are g and t (t past its padding): g = dy * N^(-beta), the first term of dL/dr, and
+// t = dy * r * N^(-beta-1). The lanes of t past C are the padding of its windows, so they are
+// set to exact zeros: there r and dy are 0, but N may be 0 or negative (bias <= 0), and
+// 0 * inf or 0 * NaN is NaN.
+template <typename A, typename Vec = typename Simd<A>::Vec>
+ALEXOPS_INLINE void store_gradient_terms(A* g, A* t, int64_t c, int64_t n, Vec dy, Vec r, Vec power, Vec inverse) {
+  const Vec scaled = dy * power;
+  Simd<A>::store(t + c, first_lanes<A>(scaled * r * inverse, n));
+  Simd<A>::store(g + c, scaled);
+}
+
+// The backward's third phase: dx of the block's n_pixels pixels from their g and t rows.
+// r_rows holds their r (rows of s.Cv), wide which of them to redo in double; dy and dx point
+// at the block's first pixel.
+template <int64_t kWidth, typename T, typename A>
+ALEXOPS_INLINE void gradient_from_terms(const LrnParams& p, BlockScratch<A>& s, int64_t n_pixels, const A* r_rows,
+                                        const char* wide, const T* dy, T* dx) {
+  using V = Simd<A>;
+  using Vec = typename V::Vec;
+  const A two_alpha_beta = A(2) * A(p.alpha) * A(p.beta);
+  const int64_t C = s.C;
+  for (int64_t i = 0; i < n_pixels; ++i) {
+    T* out = dx + i * C;
+    const A* r = r_rows + i * s.Cv;
+    if constexpr (FloatRowCheck<A>::kTracked) {
+      if (wide[i]) {
+        s.in_double.backward(p, s.R, r, dy + i * C, out, C);
+        continue;
+      }
+    }
+    const WindowSums<A, kWidth> scaled_dy(s, s.t_row(i));
+    const A* g = s.g_row(i);
+    for_each_vector<A>(C, [&](int64_t c, int64_t n) {
+      const Vec rc = V::load(r + c);
+      const Vec d_r = V::load(g + c) - two_alpha_beta * rc * scaled_dy.window(c);
+      store_row_vector(out, c, n, p.relu ? (rc > A(0) ? d_r : Vec{}) : d_r);  // ReluGrad: 0 at x <= 0
+    });
+  }
 }
 
 // dx of pixels [begin, end) given their x and dy; dx may equal dy or x.
@@ -386,7 +458,6 @@ void backward_pixels(const LrnParams& p, const T* x, const T* dy, T* dx, int64_t
   if (!scratch) scratch = &own.emplace(C, effective_radius(p.depth_radius, C), /*backward=*/true);
   BlockScratch<A>& s = *scratch;
   const A bias = A(p.bias), alpha = A(p.alpha), beta = A(p.beta);
-  const A two_alpha_beta = A(2) * alpha * beta;
   with_window_width(s, [&](auto width) {
   constexpr int64_t kWidth = decltype(width)::value;
   for (int64_t first = begin; first < end; first += s.block_pixels) {
@@ -399,14 +470,11 @@ void backward_pixels(const LrnParams& p, const T* x, const T* dy, T* dx, int64_t
     prefetch_rows(x, ahead, ahead_end, C);
     prefetch_rows(dy, ahead, ahead_end, C);
     for (int64_t i = 0; i < n_pixels; ++i) load_and_square(s, i, x + (first + i) * C, p.relu);
-    // g = dy * N^(-beta), the first term of dL/dr; t = dy * r * N^(-beta-1). The lanes of t
-    // past C are the padding of its windows, so they are set to exact zeros: there r and dy
-    // are 0, but N may be 0 or negative (bias <= 0), and 0 * inf or 0 * NaN is NaN.
     for (int64_t i = 0; i < n_pixels; ++i) {
       const WindowSums<A, kWidth> squares(s, s.squares_row(i));
       const T* dy_row = dy + (first + i) * C;
-      A* g = s.g_row(i);
       const A* r = s.r_row(i);
+      A* g = s.g_row(i);
       A* t = s.t_row(i) + s.R;
       FloatRowCheck<A> check;
       for_each_vector<A>(C, [&](int64_t c, int64_t n) {
@@ -415,29 +483,37 @@ void backward_pixels(const LrnParams& p, const T* x, const T* dy, T* dx, int64_t
         norm_powers<kKind, A>(norm, beta, power, inverse);
         check.add_power(power);
         check.add_norm(norm);
-        const Vec scaled = load_row_vector(dy_row, c, n) * power;
-        V::store(t + c, first_lanes<A>(scaled * V::load(r + c) * inverse, n));
-        V::store(g + c, scaled);
+        store_gradient_terms<A>(g, t, c, n, load_row_vector(dy_row, c, n), V::load(r + c), power, inverse);
       });
       s.wide[i] = check.needs_double(/*check_norms=*/true);
     }
+    gradient_from_terms<kWidth>(p, s, n_pixels, s.r.data(), s.wide.data(), dy + first * C, dx + first * C);
+  }
+  });
+}
+
+// backward_pixels for pixels whose forward kept their norms (KeptNorms, the first pixel's at
+// its rows' start): the same dx, bit for bit, without computing N again. dx may equal dy.
+template <typename T, typename A>
+void backward_pixels_from_kept(const LrnParams& p, const KeptNorms<A>& kept, const T* dy, T* dx, int64_t C,
+                               int64_t begin, int64_t end, BlockScratch<A>& s) {
+  using V = Simd<A>;
+  with_window_width(s, [&](auto width) {
+  constexpr int64_t kWidth = decltype(width)::value;
+  for (int64_t first = begin; first < end; first += s.block_pixels) {
+    const int64_t n_pixels = std::min(s.block_pixels, end - first), k0 = first - begin;
     for (int64_t i = 0; i < n_pixels; ++i) {
-      T* out = dx + (first + i) * C;
-      if constexpr (FloatRowCheck<A>::kTracked) {
-        if (s.wide[i]) {
-          s.in_double.backward(p, s.R, s.r_row(i), dy + (first + i) * C, out, C);
-          continue;
-        }
-      }
-      const WindowSums<A, kWidth> scaled_dy(s, s.t_row(i));
-      const A* g = s.g_row(i);
-      const A* r = s.r_row(i);
+      const T* dy_row = dy + (first + i) * C;
+      const int64_t row = (k0 + i) * s.Cv;
+      const A *r = kept.r + row, *power = kept.power + row, *inverse = kept.inverse + row;
+      A* g = s.g_row(i);
+      A* t = s.t_row(i) + s.R;
       for_each_vector<A>(C, [&](int64_t c, int64_t n) {
-        const Vec rc = V::load(r + c);
-        const Vec d_r = V::load(g + c) - two_alpha_beta * rc * scaled_dy.window(c);
-        store_row_vector(out, c, n, p.relu ? (rc > A(0) ? d_r : Vec{}) : d_r);  // ReluGrad: 0 at x <= 0
+        store_gradient_terms<A>(g, t, c, n, load_row_vector(dy_row, c, n), V::load(r + c), V::load(power + c),
+                                V::load(inverse + c));
       });
     }
+    gradient_from_terms<kWidth>(p, s, n_pixels, kept.r + k0 * s.Cv, kept.wide + k0, dy + first * C, dx + first * C);
   }
   });
 }

@@ -8,8 +8,9 @@
 // recomputes the LRN rows the windows need, routes each dpooled entry to its window's first
 // maximum when that falls in its rows (into a ring of dy rows, as many as a window is tall),
 // and as soon as an input row can get no more, runs the LRN gradient over it: the rows a
-// range touches stay in cache between the passes. Ranges write disjoint rows of dx, so they
-// need no locks.
+// range touches stay in cache between the passes, and so do the norms the row cache kept
+// when it computed the row's LRN, which the gradient then takes instead of computing N
+// again. Ranges write disjoint rows of dx, so they need no locks.
 #include "lrn_relu_max_pool/cpu.h"
 
 #include <cstring>
@@ -35,24 +36,43 @@ Acc<T> lowest_value() {
 }
 
 // The LRN of whole input rows, by (image, row): `slots` rows at a time, a row's slot being
-// its index modulo slots, so any `slots` consecutive rows are held together.
-template <PowerKind kKind, typename T>
+// its index modulo slots, so any `slots` consecutive rows are held together. With keep_norms
+// (the backward's cache) it also keeps each held row's KeptNorms, so that the row's LRN
+// gradient need not compute N again.
+template <PowerKind kKind, typename T, typename A = Acc<T>>
 class LrnRowCache {
  public:
-  LrnRowCache(const LrnParams& p, const PoolGeometry& g, const T* x, int64_t slots)
+  LrnRowCache(const LrnParams& p, const PoolGeometry& g, const T* x, int64_t slots, bool keep_norms = false)
       : p_(p), g_(g), x_(x), row_elements_(g.cols * g.channels), slots_(slots),
         rows_(size_t(slots * row_elements_)), tags_(size_t(slots)),
-        scratch_(g.channels, effective_radius(p.depth_radius, g.channels), /*backward=*/false) {}
+        scratch_(g.channels, effective_radius(p.depth_radius, g.channels), /*backward=*/false),
+        kept_row_elements_(keep_norms ? g.cols * scratch_.Cv : 0),
+        kept_r_(size_t(slots * kept_row_elements_)), kept_power_(kept_r_.size()), kept_inverse_(kept_r_.size()),
+        kept_wide_(keep_norms ? size_t(slots * g.cols) : 0), kept_(size_t(keep_norms ? slots : 0)) {
+    for (int64_t slot = 0; slot < int64_t(kept_.size()); ++slot) {
+      const int64_t at = slot * kept_row_elements_;
+      kept_[size_t(slot)] = {kept_r_.data() + at, kept_power_.data() + at, kept_inverse_.data() + at,
+                             kept_wide_.data() + slot * g.cols};
+    }
+  }
 
   // y = LRN(relu(x)) of input row ih of image n, rounded to T.
   const T* row(int64_t n, int64_t ih) {
     const int64_t slot = ih % slots_, tag = n * g_.rows + ih;
     T* out = rows_.data() + slot * row_elements_;
     if (tags_[size_t(slot)] != tag + 1) {  // tags hold row + 1: 0 is "empty"
-      forward_pixels<kKind>(p_, x_ + tag * row_elements_, out, g_.channels, 0, g_.cols, &scratch_);
+      const KeptNorms<A>* keep = kept_.size() ? &kept_[size_t(slot)] : nullptr;
+      forward_pixels<kKind>(p_, x_ + tag * row_elements_, out, g_.channels, 0, g_.cols, &scratch_, keep);
       tags_[size_t(slot)] = tag + 1;
     }
     return out;
+  }
+
+  // The KeptNorms of input row ih of image n while it is held (with keep_norms), else null.
+  const KeptNorms<A>* kept(int64_t n, int64_t ih) const {
+    const int64_t slot = ih % slots_;
+    if (kept_.size() == 0 || tags_[size_t(slot)] != n * g_.rows + ih + 1) return nullptr;
+    return &kept_[size_t(slot)];
   }
 
  private:
@@ -62,7 +82,11 @@ class LrnRowCache {
   int64_t row_elements_, slots_;
   Buffer<T> rows_;
   Buffer<int64_t> tags_;
-  BlockScratch<Acc<T>> scratch_;
+  BlockScratch<A> scratch_;
+  int64_t kept_row_elements_;
+  Buffer<A> kept_r_, kept_power_, kept_inverse_;
+  Buffer<char> kept_wide_;
+  Buffer<KeptNorms<A>> kept_;
 };
 
 // Output rows [begin, end) of the whole batch (row index n * out_rows + oh).
@@ -81,14 +105,17 @@ void forward_rows(const LrnParams& p, const PoolGeometry& g, const T* x, T* pool
     T* out_row = pooled + unit * g.out_cols * C;
     for (int64_t ow = 0; ow < g.out_cols; ++ow) {
       const int64_t c0 = g.col_begin(ow), c1 = g.col_end(ow);
-      for_each_vector<A>(C, [&](int64_t c, int64_t lanes) {
-        Vec best = lowest;
+      for_each_vector_group<A>(C, [&](auto vectors, int64_t c, int64_t lanes) {
+        constexpr int64_t K = decltype(vectors)::value;
+        Vec best[K];
+        for (int64_t k = 0; k < K; ++k) best[k] = lowest;
         for (int64_t i = 0; i < r1 - r0; ++i)
-          for (int64_t iw = c0; iw < c1; ++iw) {
-            const Vec v = load_row_vector(rows[size_t(i)] + iw * C, c, lanes);
-            best = v > best ? v : best;  // a NaN is never greater: skipped
-          }
-        store_row_vector(out_row + ow * C, c, lanes, best);
+          for (int64_t iw = c0; iw < c1; ++iw)
+            for (int64_t k = 0; k < K; ++k) {
+              const Vec v = load_row_vector(rows[size_t(i)] + iw * C, c + k * V::kLanes, lanes);
+              best[k] = v > best[k] ? v : best[k];  // a NaN is never greater: skipped
+            }
+        for (int64_t k = 0; k < K; ++k) store_row_vector(out_row + ow * C, c + k * V::kLanes, lanes, best[k]);
       });
     }
   }
@@ -96,26 +123,32 @@ void forward_rows(const LrnParams& p, const PoolGeometry& g, const T* x, T* pool
 
 // The dy rows a backward range is still gathering, in A, `slots` rows at a time (a row's
 // slot being its index modulo slots), and the LRN gradient of a row once it is complete.
+// Every slot is zero again once the rows gathered in it are finished.
 template <PowerKind kKind, typename T, typename A = Acc<T>>
 class GradientRows {
  public:
-  GradientRows(const LrnParams& p, const PoolGeometry& g, const T* x, T* dx, int64_t n, int64_t slots)
-      : p_(p), g_(g), x_(x), dx_(dx), n_(n), row_elements_(g.cols * g.channels), slots_(slots),
+  GradientRows(const LrnParams& p, const PoolGeometry& g, const T* x, T* dx, int64_t slots)
+      : p_(p), g_(g), x_(x), dx_(dx), row_elements_(g.cols * g.channels), slots_(slots),
         dy_(size_t(slots * row_elements_)), rounded_(std::is_same_v<T, A> ? 0 : size_t(row_elements_)),
         scratch_(g.channels, effective_radius(p.depth_radius, g.channels), /*backward=*/true) {}
 
   A* dy_row(int64_t ih) { return dy_.data() + (ih % slots_) * row_elements_; }
 
-  // dx of row ih from its dy (rounded to T, as the composite has it); its slot is cleared.
-  void finish(int64_t ih) {
+  // dx of row ih of image n from its dy (rounded to T, as the composite has it); its slot is
+  // cleared. Where `cache` still holds the row, from the norms it kept; else from x.
+  void finish(int64_t n, int64_t ih, const LrnRowCache<kKind, T>& cache) {
     A* dy = dy_row(ih);
-    const int64_t pixel = (n_ * g_.rows + ih) * g_.cols, C = g_.channels;
+    const int64_t pixel = (n * g_.rows + ih) * g_.cols, C = g_.channels;
+    const T* dy_in_t;
     if constexpr (std::is_same_v<T, A>) {
-      backward_pixels<kKind>(p_, x_ + pixel * C, dy, dx_ + pixel * C, C, 0, g_.cols, &scratch_);
+      dy_in_t = dy;
     } else {
       for (int64_t i = 0; i < row_elements_; ++i) store(dy[i], rounded_.data() + i);
-      backward_pixels<kKind>(p_, x_ + pixel * C, rounded_.data(), dx_ + pixel * C, C, 0, g_.cols, &scratch_);
+      dy_in_t = rounded_.data();
     }
+    const KeptNorms<A>* kept = cache.kept(n, ih);
+    if (kept) backward_pixels_from_kept(p_, *kept, dy_in_t, dx_ + pixel * C, C, 0, g_.cols, scratch_);
+    else backward_pixels<kKind>(p_, x_ + pixel * C, dy_in_t, dx_ + pixel * C, C, 0, g_.cols, &scratch_);
     std::memset(static_cast<void*>(dy), 0, size_t(row_elements_) * sizeof(A));
   }
 
@@ -124,63 +157,73 @@ class GradientRows {
   const PoolGeometry& g_;
   const T* x_;
   T* dx_;
-  int64_t n_, row_elements_, slots_;
+  int64_t row_elements_, slots_;
   Buffer<A> dy_;
   Buffer<T> rounded_;
   BlockScratch<A> scratch_;
 };
 
-// Input rows [a, b) of image n: their dx.
+// Input rows [a, b) of image n: their dx. `cache` and `gradient` are the range's (made once
+// per range: sized for whole rows, they would cost more to make per run of a few rows than
+// the run itself).
 template <PowerKind kKind, typename T, typename A = Acc<T>>
-void backward_rows(const LrnParams& p, const PoolGeometry& g, const T* x, const T* dpooled, T* dx, int64_t n,
-                   int64_t a, int64_t b) {
+void backward_rows(const PoolGeometry& g, const T* dpooled, int64_t n, int64_t a, int64_t b,
+                   LrnRowCache<kKind, T>& cache, GradientRows<kKind, T>& gradient) {
   using V = Simd<A>;
   using Vec = typename V::Vec;
   using Index = typename std::conditional<sizeof(A) == 4, int32_t, int64_t>::type;
   typedef Index IndexVec __attribute__((vector_size(sizeof(Vec))));
   const int64_t C = g.channels;
-  GradientRows<kKind, T> gradient(p, g, x, dx, n, g.pool.window_rows);
   int64_t next_to_finish = a;
   if (g.out_rows > 0 && g.out_cols > 0) {
-    LrnRowCache<kKind, T> cache(p, g, x, g.pool.window_rows);
     const Vec lowest = Vec{} + lowest_value<T>();
-    Buffer<const T*> rows(size_t(g.pool.window_rows));
+    Buffer<const T*> rows(size_t(g.pool.window_rows));  // the window's LRN rows
+    Buffer<A*> dy_rows(size_t(g.pool.window_rows));     // the dy rows of those this range owns
     const int64_t oh_begin = g.first_out_row(a), oh_end = g.last_out_row(b - 1) + 1;
     for (int64_t oh = oh_begin; oh < oh_end; ++oh) {
       const int64_t r0 = g.row_begin(oh), r1 = g.row_end(oh);
       // Rows of this range above this window have had all their windows: finish them.
-      for (; next_to_finish < std::min(r0, b); ++next_to_finish) gradient.finish(next_to_finish);
+      for (; next_to_finish < std::min(r0, b); ++next_to_finish) gradient.finish(n, next_to_finish, cache);
       for (int64_t ih = r0; ih < r1; ++ih) rows[size_t(ih - r0)] = cache.row(n, ih);
       const int64_t own0 = std::max(r0, a), own1 = std::min(r1, b);  // the window's rows this range owns
+      for (int64_t ih = own0; ih < own1; ++ih) dy_rows[size_t(ih - own0)] = gradient.dy_row(ih);
       const T* dp_row = dpooled + (n * g.out_rows + oh) * g.out_cols * C;
       for (int64_t ow = 0; ow < g.out_cols; ++ow) {
         const int64_t c0 = g.col_begin(ow), c1 = g.col_end(ow), width = c1 - c0;
-        for_each_vector<A>(C, [&](int64_t c, int64_t lanes) {
+        // The first maxima of K vectors of channels (for_each_vector_group), then their routing.
+        for_each_vector_group<A>(C, [&](auto vectors, int64_t c, int64_t lanes) {
+          constexpr int64_t K = decltype(vectors)::value;
           // The window's first maximum in row-major order: strictly greater replaces.
-          Vec best = lowest;
-          IndexVec where = IndexVec{} - 1;
+          Vec best[K];
+          IndexVec where[K];
+          for (int64_t k = 0; k < K; ++k) best[k] = lowest, where[k] = IndexVec{} - 1;
           for (int64_t i = 0; i < r1 - r0; ++i)
             for (int64_t iw = c0; iw < c1; ++iw) {
-              const Vec v = load_row_vector(rows[size_t(i)] + iw * C, c, lanes);
-              const auto greater = v > best;
-              best = greater ? v : best;
-              where = greater ? (IndexVec{} + Index(i * width + (iw - c0))) : where;
+              const IndexVec here = IndexVec{} + Index(i * width + (iw - c0));
+              for (int64_t k = 0; k < K; ++k) {
+                const Vec v = load_row_vector(rows[size_t(i)] + iw * C, c + k * V::kLanes, lanes);
+                const auto greater = v > best[k];
+                best[k] = greater ? v : best[k];
+                where[k] = greater ? here : where[k];
+              }
             }
-          const Vec grad = load_row_vector(dp_row + ow * C, c, lanes);
-          for (int64_t ih = own0; ih < own1; ++ih) {
-            A* dy = gradient.dy_row(ih) + c;
-            for (int64_t iw = c0; iw < c1; ++iw) {
-              const Vec routed = where == Index((ih - r0) * width + (iw - c0)) ? grad : Vec{};
-              A* target = dy + iw * C;
-              if (lanes == V::kLanes) V::store(target, V::load(target) + routed);
-              else for (int64_t l = 0; l < lanes; ++l) target[l] += routed[l];
+          for (int64_t k = 0; k < K; ++k) {
+            const Vec grad = load_row_vector(dp_row + ow * C, c + k * V::kLanes, lanes);
+            for (int64_t ih = own0; ih < own1; ++ih) {
+              A* dy = dy_rows[size_t(ih - own0)] + c + k * V::kLanes;
+              for (int64_t iw = c0; iw < c1; ++iw) {
+                const Vec routed = where[k] == Index((ih - r0) * width + (iw - c0)) ? grad : Vec{};
+                A* target = dy + iw * C;
+                if (lanes == V::kLanes) V::store(target, V::load(target) + routed);
+                else for (int64_t l = 0; l < lanes; ++l) target[l] += routed[l];
+              }
             }
           }
         });
       }
     }
   }
-  for (; next_to_finish < b; ++next_to_finish) gradient.finish(next_to_finish);
+  for (; next_to_finish < b; ++next_to_finish) gradient.finish(n, next_to_finish, cache);
 }
 
 }  // namespace
@@ -219,9 +262,12 @@ CpuKernelResult lrn_relu_max_pool_backward_cpu(const LrnParams& p, const PoolGeo
   const int64_t cost = run_rows * g.cols * g.channels * kCyclesPerElement * 4;
   with_power_kind(p.beta, [&](auto kind) {
     status = guarded_parallel_for(g.batch * runs, cost, parallel_for, [&](int64_t begin, int64_t end) {
+      constexpr PowerKind kKind = decltype(kind)::value;
+      LrnRowCache<kKind, T> cache(p, g, x, g.pool.window_rows, /*keep_norms=*/true);
+      GradientRows<kKind, T> gradient(p, g, x, dx, g.pool.window_rows);
       for (int64_t unit = begin; unit < end; ++unit) {
         const int64_t n = unit / runs, a = (unit - n * runs) * run_rows;
-        backward_rows<decltype(kind)::value>(p, g, x, dpooled, dx, n, a, std::min(g.rows, a + run_rows));
+        backward_rows(g, dpooled, n, a, std::min(g.rows, a + run_rows), cache, gradient);
       }
     });
   });
