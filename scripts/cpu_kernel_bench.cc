@@ -16,8 +16,8 @@
 // files of each version into their own namespace, cpu_a and cpu_b, and this file with
 // ALEXOPS_BENCH_AB; then calls of A and B alternate (in turn first), and it prints each one's
 // median and the median of the B/A ratios of neighbouring calls, which slow spells of the
-// machine move far less than the best runs of two separate processes (scripts/cpu_kernel_ab.sh
-// does all of this for a patch):
+// machine move far less than the best runs of two separate processes, then whether B's output
+// is A's byte for byte (scripts/cpu_kernel_ab.sh does all of this for a patch):
 //   F="-O3 -march=native -fno-math-errno -std=c++17"
 //   for f in lrn_relu lrn_relu_max_pool; do
 //     g++ $F -I<A>/csrc -DALEXOPS_ISA_NAMESPACE=cpu_a -c <A>/csrc/$f/cpu.cc -o /tmp/a_$f.o
@@ -158,8 +158,15 @@ void run(Mode mode, double N, int64_t C, bool threads) {
     b.push_back(t[1]);
     ratio.push_back(t[1] / t[0]);
   }
-  std::printf("A %.3f, B %.3f ns/element (medians), B/A %.3f (median of %d pairs)", median(a), median(b),
-              median(ratio), calls);
+  // Whether B changes the results: its output, byte for byte, against A's.
+  call_cpu_a<T>(problem);
+  const std::vector<T> a_out = problem.out;
+  call_cpu_b<T>(problem);
+  int64_t differ = 0;
+  for (size_t i = 0; i < a_out.size(); ++i) differ += std::memcmp(&a_out[i], &problem.out[i], sizeof(T)) != 0;
+  std::printf("A %.3f, B %.3f ns/element (medians), B/A %.3f (median of %d pairs), outputs %s", median(a), median(b),
+              median(ratio), calls, differ ? "DIFFER" : "identical");
+  if (differ) std::printf(" (%lld of %zu elements)", (long long)differ, a_out.size());
 #else
   double best = 1e30;
   for (int i = 0; i < calls; ++i)
