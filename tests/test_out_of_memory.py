@@ -1,6 +1,7 @@
 """Out of memory is an error, not a crash: under an address-space limit (RLIMIT_AS) too small
 for the kernels' scratch rows, the TF ops raise ResourceExhaustedError and alexops._core
-raises MemoryError, and the process goes on working once memory is back.
+(through alexops.numpy for lrn_relu_max_pool) raises MemoryError, and the process goes on
+working once memory is back.
 
 Each door runs in a fresh process. malloc's mmap threshold is pinned so that every large
 block is mapped when asked for and unmapped when freed: what the limit allows is then the
@@ -46,21 +47,31 @@ PRELUDE = textwrap.dedent("""
     dy = rng.standard_normal(shape).astype(np.float32)
     OUTPUT = x.nbytes
     params = dict(depth_radius=2, bias=1.0, alpha=1e-3, beta=0.75)
+    # lrn_relu_max_pool over the same rows: its row cache alone is a whole input row.
+    pool = dict(params, ksize=(1, 2), strides=1)
+    dpooled = rng.standard_normal((1, 1, 3, 1 << 22)).astype(np.float32)
 """)
 
 CORE = PRELUDE + textwrap.dedent("""
     from alexops import _core
+    import alexops.numpy as anp
     small = x[:, :, :2, :64].copy()
     expected_y = _core.forward(small, **params)  # threads started, code paged in
+    expected_pooled = anp.lrn_relu_max_pool(small, **pool)
     out = np.empty_like(x)
+    pooled = np.empty_like(dpooled)
     for name, call in [("forward", lambda: _core.forward(x, out=out, **params)),
-                       ("backward", lambda: _core.backward(x, dy, out=out, **params))]:
+                       ("backward", lambda: _core.backward(x, dy, out=out, **params)),
+                       ("pool forward", lambda: anp.lrn_relu_max_pool(x, out=pooled, **pool)),
+                       ("pool backward", lambda: anp.lrn_relu_max_pool_grad(x, dpooled, out=out, **pool))]:
         error = limited(1 << 20, call)
         assert isinstance(error, MemoryError), (name, repr(error))
         assert "out of memory" in str(error), str(error)
     # Usable again, big and small.
     np.testing.assert_array_equal(_core.forward(small, **params), expected_y)
+    np.testing.assert_array_equal(anp.lrn_relu_max_pool(small, **pool), expected_pooled)
     assert np.isfinite(_core.backward(x, dy, out=out, **params)).all()
+    assert np.isfinite(anp.lrn_relu_max_pool_grad(x, dpooled, out=out, **pool)).all()
     print("core: MemoryError, then fine")
 """)
 
@@ -68,7 +79,7 @@ TENSORFLOW = PRELUDE + textwrap.dedent("""
     import tensorflow as tf
     import alexops
 
-    xt, dyt = tf.constant(x), tf.constant(dy)
+    xt, dyt, dpt = tf.constant(x), tf.constant(dy), tf.constant(dpooled)
 
     def gradient(t, dy):
         with tf.GradientTape() as tape:
@@ -79,7 +90,9 @@ TENSORFLOW = PRELUDE + textwrap.dedent("""
     small, small_dy = xt[:, :, :2, :64], dyt[:, :, :2, :64]
     expected = alexops.lrn_relu(small, **params).numpy(), gradient(small, small_dy).numpy()
     for name, call in [("forward", lambda: alexops.lrn_relu(xt, **params)),
-                       ("gradient", lambda: alexops.ops.lrn_relu_grad(xt, dyt, **params))]:
+                       ("gradient", lambda: alexops.ops.lrn_relu_grad(xt, dyt, **params)),
+                       ("pool forward", lambda: alexops.lrn_relu_max_pool(xt, **pool)),
+                       ("pool gradient", lambda: alexops.ops.lrn_relu_max_pool_grad(xt, dpt, **pool))]:
         # Room for TensorFlow's output tensor, not for the scratch rows.
         error = limited(OUTPUT + (1 << 20), call)
         assert isinstance(error, tf.errors.ResourceExhaustedError), (name, repr(error))
@@ -87,6 +100,7 @@ TENSORFLOW = PRELUDE + textwrap.dedent("""
     np.testing.assert_array_equal(alexops.lrn_relu(small, **params).numpy(), expected[0])
     np.testing.assert_array_equal(gradient(small, small_dy).numpy(), expected[1])
     assert np.isfinite(gradient(xt, dyt).numpy()).all()
+    assert np.isfinite(alexops.ops.lrn_relu_max_pool_grad(xt, dpt, **pool).numpy()).all()
     print("tensorflow: ResourceExhaustedError, then fine")
 """)
 
