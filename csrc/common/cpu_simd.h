@@ -146,11 +146,12 @@ ALEXOPS_INLINE void for_each_vector(int64_t C, Fn&& fn) {
 // running maximum): calls fn(std::integral_constant<int64_t, K>{}, c, n) for K consecutive
 // vectors from channel c, K = 4 or 2 where they are whole (n = kLanes), else 1 (n channels),
 // so that fn can run K chains side by side and hide their latency.
-template <typename A, typename Fn>
+template <typename A, int64_t kMaxGroup = 4, typename Fn>
 ALEXOPS_INLINE void for_each_vector_group(int64_t C, Fn&& fn) {
   constexpr int64_t L = Simd<A>::kLanes;
   int64_t c = 0;
-  for (; c + 4 * L <= C; c += 4 * L) fn(std::integral_constant<int64_t, 4>{}, c, L);
+  if constexpr (kMaxGroup >= 4)
+    for (; c + 4 * L <= C; c += 4 * L) fn(std::integral_constant<int64_t, 4>{}, c, L);
   for (; c + 2 * L <= C; c += 2 * L) fn(std::integral_constant<int64_t, 2>{}, c, L);
   for (; c < C; c += L) fn(std::integral_constant<int64_t, 1>{}, c, std::min(L, C - c));
 }
