@@ -142,9 +142,10 @@ ALEXOPS_INLINE void for_each_vector(int64_t C, Fn&& fn) {
   for (int64_t c = 0; c < C; c += L) fn(c, std::min(L, C - c));
 }
 
-// for_each_vector for loops in which each vector is a chain of dependent operations (a
-// running maximum): calls fn(std::integral_constant<int64_t, K>{}, c, n) for K consecutive
-// vectors from channel c, K = 4 or 2 where they are whole (n = kLanes), else 1 (n channels),
+// for_each_vector for loops in which each vector is a long chain of dependent operations (a
+// running maximum; an LRN's window, power and product): calls
+// fn(std::integral_constant<int64_t, K>{}, c, n) for K consecutive vectors from channel c,
+// K = 4 (where kMaxGroup allows) or 2 where they are whole (n = kLanes), else 1 (n channels),
 // so that fn can run K chains side by side and hide their latency.
 template <typename A, int64_t kMaxGroup = 4, typename Fn>
 ALEXOPS_INLINE void for_each_vector_group(int64_t C, Fn&& fn) {
