@@ -133,7 +133,9 @@ ALEXOPS_INLINE void norm_powers(typename Simd<A>::Vec n, A beta, typename Simd<A
     power = inverse;
   } else {
     inverse = A(1) / n;
-    for (int64_t i = 0; i < Simd<A>::kLanes; ++i) power[i] = std::pow(n[i], -beta);
+    Vec powered{};  // filled lane by lane: whole, so that no caller's vector is half-written
+    for (int64_t i = 0; i < Simd<A>::kLanes; ++i) powered[i] = std::pow(n[i], -beta);
+    power = powered;
   }
 }
 
