@@ -14,6 +14,7 @@
 #include "lrn_relu_max_pool/cpu.h"
 
 #include <cstring>
+#include <optional>
 #include <type_traits>
 
 #include "common/lrn_rows_cpu.h"
@@ -48,31 +49,26 @@ class LrnRowCache {
         scratch_(g.channels, effective_radius(p.depth_radius, g.channels), /*backward=*/false),
         kept_row_elements_(keep_norms ? g.cols * scratch_.Cv : 0),
         kept_r_(size_t(slots * kept_row_elements_)), kept_power_(kept_r_.size()), kept_inverse_(kept_r_.size()),
-        kept_wide_(keep_norms ? size_t(slots * g.cols) : 0), kept_(size_t(keep_norms ? slots : 0)) {
-    for (int64_t slot = 0; slot < int64_t(kept_.size()); ++slot) {
-      const int64_t at = slot * kept_row_elements_;
-      kept_[size_t(slot)] = {kept_r_.data() + at, kept_power_.data() + at, kept_inverse_.data() + at,
-                             kept_wide_.data() + slot * g.cols};
-    }
-  }
+        kept_wide_(keep_norms ? size_t(slots * g.cols) : 0) {}
 
   // y = LRN(relu(x)) of input row ih of image n, rounded to T.
   const T* row(int64_t n, int64_t ih) {
     const int64_t slot = ih % slots_, tag = n * g_.rows + ih;
     T* out = rows_.data() + slot * row_elements_;
     if (tags_[size_t(slot)] != tag + 1) {  // tags hold row + 1: 0 is "empty"
-      const KeptNorms<A>* keep = kept_.size() ? &kept_[size_t(slot)] : nullptr;
-      forward_pixels<kKind>(p_, x_ + tag * row_elements_, out, g_.channels, 0, g_.cols, &scratch_, keep);
+      const std::optional<KeptNorms<A>> keep = kept_in(slot);
+      forward_pixels<kKind>(p_, x_ + tag * row_elements_, out, g_.channels, 0, g_.cols, &scratch_,
+                            keep ? &*keep : nullptr);
       tags_[size_t(slot)] = tag + 1;
     }
     return out;
   }
 
-  // The KeptNorms of input row ih of image n while it is held (with keep_norms), else null.
-  const KeptNorms<A>* kept(int64_t n, int64_t ih) const {
+  // The KeptNorms of input row ih of image n while it is held (with keep_norms), else none.
+  std::optional<KeptNorms<A>> kept(int64_t n, int64_t ih) {
     const int64_t slot = ih % slots_;
-    if (kept_.size() == 0 || tags_[size_t(slot)] != n * g_.rows + ih + 1) return nullptr;
-    return &kept_[size_t(slot)];
+    if (tags_[size_t(slot)] != n * g_.rows + ih + 1) return std::nullopt;
+    return kept_in(slot);
   }
 
  private:
@@ -83,10 +79,17 @@ class LrnRowCache {
   Buffer<T> rows_;
   Buffer<int64_t> tags_;
   BlockScratch<A> scratch_;
-  int64_t kept_row_elements_;
+  int64_t kept_row_elements_;  // 0 without keep_norms
   Buffer<A> kept_r_, kept_power_, kept_inverse_;
   Buffer<char> kept_wide_;
-  Buffer<KeptNorms<A>> kept_;
+
+  // Where slot's KeptNorms live (with keep_norms), else none.
+  std::optional<KeptNorms<A>> kept_in(int64_t slot) {
+    if (kept_row_elements_ == 0) return std::nullopt;
+    const int64_t at = slot * kept_row_elements_;
+    return KeptNorms<A>{kept_r_.data() + at, kept_power_.data() + at, kept_inverse_.data() + at,
+                        kept_wide_.data() + slot * g_.cols};
+  }
 };
 
 // Output rows [begin, end) of the whole batch (row index n * out_rows + oh).
@@ -136,7 +139,7 @@ class GradientRows {
 
   // dx of row ih of image n from its dy (rounded to T, as the composite has it); its slot is
   // cleared. Where `cache` still holds the row, from the norms it kept; else from x.
-  void finish(int64_t n, int64_t ih, const LrnRowCache<kKind, T>& cache) {
+  void finish(int64_t n, int64_t ih, LrnRowCache<kKind, T>& cache) {
     A* dy = dy_row(ih);
     const int64_t pixel = (n * g_.rows + ih) * g_.cols, C = g_.channels;
     const T* dy_in_t;
@@ -146,7 +149,7 @@ class GradientRows {
       for (int64_t i = 0; i < row_elements_; ++i) store(dy[i], rounded_.data() + i);
       dy_in_t = rounded_.data();
     }
-    const KeptNorms<A>* kept = cache.kept(n, ih);
+    const std::optional<KeptNorms<A>> kept = cache.kept(n, ih);
     if (kept) backward_pixels_from_kept(p_, *kept, dy_in_t, dx_ + pixel * C, C, 0, g_.cols, scratch_);
     else backward_pixels<kKind>(p_, x_ + pixel * C, dy_in_t, dx_ + pixel * C, C, 0, g_.cols, &scratch_);
     std::memset(static_cast<void*>(dy), 0, size_t(row_elements_) * sizeof(A));
