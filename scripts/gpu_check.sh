@@ -26,6 +26,7 @@ PY=$(command -v "${PYTHON:-python3}") || { echo "no ${PYTHON:-python3}"; exit 1;
 PY="$(cd "$(dirname "$PY")" && pwd)/$(basename "$PY")"  # absolute, symlinks kept (a venv's python is one)
 OUT=$(mkdir -p "${GPU_CHECK_OUT:-gpu-logs}" && cd "${GPU_CHECK_OUT:-gpu-logs}" && pwd)
 BUILD=${BUILD_DIR:-$REPO/build/gpu-check}
+STAGE_LIMIT=${STAGE_TIMEOUT:-900}  # seconds for each of the tests, benchmark and peers stages
 PKG=$BUILD/pkg
 SUMMARY=$OUT/summary.txt
 export PYTHONUNBUFFERED=1
@@ -136,19 +137,19 @@ EOF
 }
 
 gpu_tests() {
-  cd "$PKG" && timeout "${STAGE_TIMEOUT:-900}" "$PY" -m pytest -rfE -q -p no:cacheprovider --rootdir "$REPO" "$REPO/tests/test_gpu.py" \
+  cd "$PKG" && timeout "$STAGE_LIMIT" "$PY" -m pytest -rfE -q -p no:cacheprovider --rootdir "$REPO" "$REPO/tests/test_gpu.py" \
     "$REPO/tests/test_core.py" "$REPO/tests/test_reference.py"
 }
 
 benchmark() {
-  cd "$PKG" && timeout "${STAGE_TIMEOUT:-900}" "$PY" -m alexops.compare --backend cupy --what "${BENCH_WHAT:-all}" \
+  cd "$PKG" && timeout "$STAGE_LIMIT" "$PY" -m alexops.compare --backend cupy --what "${BENCH_WHAT:-all}" \
     --steps "${BENCH_STEPS:-30}" --burn-in 5 --dtype "${BENCH_DTYPES:-float32,float16,bfloat16}" --json "$OUT/bench.json"
 }
 
 # torch.compile and jax.jit of relu+LRN beside our kernel, timed alike (issue 12's peers).
 # JAX is kept from taking most of the card's memory up front, which torch already holds.
 peers() {
-  cd "$PKG" && PYTHONPATH="$PKG" XLA_PYTHON_CLIENT_PREALLOCATE=false timeout "${STAGE_TIMEOUT:-900}" "$PY" "$REPO/scripts/gpu_peers.py"
+  cd "$PKG" && PYTHONPATH="$PKG" XLA_PYTHON_CLIENT_PREALLOCATE=false timeout "$STAGE_LIMIT" "$PY" "$REPO/scripts/gpu_peers.py"
 }
 
 sanitizers() {
