@@ -8,6 +8,8 @@ import numpy as np
 # The dtypes the kernels take, by NumPy name: the one list on the Python side.
 FLOAT_DTYPE_NAMES = ("float16", "bfloat16", "float32", "float64")
 FLOAT_DTYPES_TEXT = "float16, bfloat16, float32 or float64"
+# The kernels' sizes are int64: a larger int is refused here, not wrapped or cast later.
+INT64_MAX = 2**63 - 1
 
 
 def check_lrn_arguments(depth_radius, bias, alpha, beta, relu):
@@ -16,6 +18,8 @@ def check_lrn_arguments(depth_radius, bias, alpha, beta, relu):
         raise TypeError(f"depth_radius must be an int, got {depth_radius!r}")
     if depth_radius < 0:
         raise ValueError(f"depth_radius must be >= 0, got {depth_radius}")
+    if depth_radius > INT64_MAX:
+        raise ValueError(f"depth_radius must be < 2**63, got {depth_radius}")
     for name, value in (("bias", bias), ("alpha", alpha), ("beta", beta)):
         if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
             raise TypeError(f"{name} must be a float, got {value!r}")
@@ -46,6 +50,8 @@ def pool_pair(value, what):
             raise TypeError(f"{what} must be an int or a pair of ints (rows, cols), got {value!r}")
         if v < 1:
             raise ValueError(f"{what} must be >= 1, got {value!r}")
+        if v > INT64_MAX:
+            raise ValueError(f"{what} must be < 2**63, got {value!r}")
     return int(rows), int(cols)
 
 

@@ -8,12 +8,15 @@ the same mistakes raise the same exceptions (see the README's "What bad input do
     dx = anp.lrn_relu_grad(x, dy, depth_radius=4, bias=1.0, alpha=0.001 / 9, beta=0.75)
 
 x (and dy) are 4-D NHWC arrays of float16, bfloat16 (ml_dtypes), float32 or float64, in any
-layout and byte order (copied to a C-contiguous native array when they are not one).
+layout and byte order (copied to a C-contiguous native array when they are not one), or
+anything else `np.asarray` takes (nested lists of floats become float64).
 Results are new arrays, or `out`: a C-contiguous, writeable array of x's shape and dtype. It
 may be x itself (or dy, for the gradient); if it partly overlaps an input, the result is
 computed through a temporary. The work is spread over a pool of threads, one per CPU this
 process may run on (`set_num_threads` changes that; so does ALEXOPS_NUM_THREADS).
 """
+import numpy as np
+
 from alexops import _loader, _validate
 
 
@@ -21,15 +24,15 @@ def lrn_relu(x, depth_radius=5, bias=1.0, alpha=1.0, beta=0.5, relu=True, out=No
     """y = tf.nn.lrn(relu(x), depth_radius, bias, alpha, beta) over the last axis of x
     (TensorFlow's alpha convention: not divided by 2*depth_radius+1)."""
     _validate.check_lrn_arguments(depth_radius, bias, alpha, beta, relu)
-    return _loader.core().forward(x, depth_radius=depth_radius, bias=bias, alpha=alpha, beta=beta,
+    return _loader.core().forward(np.asarray(x), depth_radius=depth_radius, bias=bias, alpha=alpha, beta=beta,
                                   relu=bool(relu), out=out)
 
 
 def lrn_relu_grad(x, dy, depth_radius=5, bias=1.0, alpha=1.0, beta=0.5, relu=True, out=None):
     """dL/dx of lrn_relu(x, ...) given dy = dL/dy; the norm is recomputed from x."""
     _validate.check_lrn_arguments(depth_radius, bias, alpha, beta, relu)
-    return _loader.core().backward(x, dy, depth_radius=depth_radius, bias=bias, alpha=alpha, beta=beta,
-                                   relu=bool(relu), out=out)
+    return _loader.core().backward(np.asarray(x), np.asarray(dy), depth_radius=depth_radius, bias=bias, alpha=alpha,
+                                   beta=beta, relu=bool(relu), out=out)
 
 
 def lrn_relu_max_pool(x, depth_radius=5, bias=1.0, alpha=1.0, beta=0.5, relu=True, ksize=3, strides=2,
@@ -38,7 +41,7 @@ def lrn_relu_max_pool(x, depth_radius=5, bias=1.0, alpha=1.0, beta=0.5, relu=Tru
     alexops.lrn_relu_max_pool); out may not share memory with x (else a temporary is used)."""
     _validate.check_lrn_arguments(depth_radius, bias, alpha, beta, relu)
     ksize, strides, padding = _validate.check_pool_arguments(ksize, strides, padding)
-    return _loader.core().forward_max_pool(x, depth_radius=depth_radius, bias=bias, alpha=alpha, beta=beta,
+    return _loader.core().forward_max_pool(np.asarray(x), depth_radius=depth_radius, bias=bias, alpha=alpha, beta=beta,
                                            relu=bool(relu), ksize=ksize, strides=strides, padding=padding, out=out)
 
 
@@ -47,8 +50,9 @@ def lrn_relu_max_pool_grad(x, dpooled, depth_radius=5, bias=1.0, alpha=1.0, beta
     """dL/dx of lrn_relu_max_pool(x, ...) given dpooled = dL/dpooled."""
     _validate.check_lrn_arguments(depth_radius, bias, alpha, beta, relu)
     ksize, strides, padding = _validate.check_pool_arguments(ksize, strides, padding)
-    return _loader.core().backward_max_pool(x, dpooled, depth_radius=depth_radius, bias=bias, alpha=alpha, beta=beta,
-                                            relu=bool(relu), ksize=ksize, strides=strides, padding=padding, out=out)
+    return _loader.core().backward_max_pool(np.asarray(x), np.asarray(dpooled), depth_radius=depth_radius, bias=bias,
+                                            alpha=alpha, beta=beta, relu=bool(relu), ksize=ksize, strides=strides,
+                                            padding=padding, out=out)
 
 
 def get_num_threads():

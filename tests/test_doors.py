@@ -45,6 +45,7 @@ MISTAKES = [
     ("negative radius", np.zeros((1, 2, 2, 3), np.float32), dict(depth_radius=-1), ValueError),
     ("bool radius", np.zeros((1, 2, 2, 3), np.float32), dict(depth_radius=True), TypeError),
     ("float radius", np.zeros((1, 2, 2, 3), np.float32), dict(depth_radius=2.0), TypeError),
+    ("radius past int64", np.zeros((1, 2, 2, 3), np.float32), dict(depth_radius=2**63), ValueError),
     ("relu None", np.zeros((1, 2, 2, 3), np.float32), dict(relu=None), TypeError),
     ("bias a string", np.zeros((1, 2, 2, 3), np.float32), dict(bias="1"), TypeError),
 ]
@@ -78,6 +79,18 @@ def test_numpy_door_matches_the_reference_and_the_tf_door(dtype):
     out = np.empty_like(x)
     assert alexops.numpy.lrn_relu(x, out=out, **ALEXNET) is out
     np.testing.assert_array_equal(out, y)
+
+
+def test_numpy_door_takes_what_np_asarray_takes():
+    """Nested lists (float64 arrays, as np.asarray makes them) work like arrays, in every call."""
+    x = random_input((1, 3, 3, 5), seed=63, dtype=np.float64)
+    pool = dict(ksize=2, strides=1)
+    np.testing.assert_array_equal(alexops.numpy.lrn_relu(x.tolist()), alexops.numpy.lrn_relu(x))
+    np.testing.assert_array_equal(alexops.numpy.lrn_relu_grad(x.tolist(), x.tolist()), alexops.numpy.lrn_relu_grad(x, x))
+    pooled = alexops.numpy.lrn_relu_max_pool(x.tolist(), **pool)
+    np.testing.assert_array_equal(pooled, alexops.numpy.lrn_relu_max_pool(x, **pool))
+    np.testing.assert_array_equal(alexops.numpy.lrn_relu_max_pool_grad(x.tolist(), pooled.tolist(), **pool),
+                                  alexops.numpy.lrn_relu_max_pool_grad(x, pooled, **pool))
 
 
 def test_numpy_door_thread_count():

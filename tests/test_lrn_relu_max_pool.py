@@ -188,6 +188,8 @@ def test_nan_and_inf_follow_the_composite():
 
 @pytest.mark.parametrize("kwargs, error, match", [
     (dict(ksize=0), ValueError, "ksize must be >= 1"),
+    (dict(ksize=2**63, padding="SAME"), ValueError, r"ksize must be < 2\*\*63"),
+    (dict(strides=(1, 2**64)), ValueError, r"strides must be < 2\*\*63"),
     (dict(strides=(1, 0)), ValueError, "strides must be >= 1"),
     (dict(ksize=(3, 3, 3)), TypeError, "ksize must be an int or a pair"),
     (dict(ksize=2.5), TypeError, "ksize"),
@@ -225,6 +227,27 @@ def test_negative_output_size_is_an_error():
         anp.lrn_relu_max_pool(x, ksize=5, strides=2)
     with pytest.raises((ValueError, tf.errors.InvalidArgumentError), match="negative"):
         alexops.lrn_relu_max_pool(tf.constant(x), ksize=5, strides=2)
+
+
+@pytest.mark.parametrize("ksize, strides", [(8, 1), ((9, 20), (2, 3)), (2**40, 1), ((2**62, 5), (1, 2**62)),
+                                             (2**63 - 1, 2**63 - 1)])
+def test_windows_and_strides_beyond_the_image(ksize, strides):
+    """SAME with a window as large as the image or far larger (a global pool) is every other
+    window's rule: the window clipped to the image. Huge sizes must neither overflow nor make
+    the kernels allocate by the requested window (they raised "out of memory" once)."""
+    params = dict(depth_radius=2, bias=1.0, alpha=0.3, beta=0.75, ksize=ksize, strides=strides, padding="SAME")
+    check_numpy_door(random_input((2, 5, 7, 13), seed=5), seed=6, **params)
+
+
+def test_a_global_pool_through_tf_matches_stock():
+    """The largest window TF's attributes allow (int32), beside tf.nn.max_pool2d's composite."""
+    params = dict(ALEXNET, alpha=0.01, ksize=2**31 - 1, strides=1, padding="SAME")
+    x = random_input((2, 6, 5, 16), seed=7, dtype=np.float32)
+    dpooled = random_input((2, 6, 5, 16), seed=8, dtype=np.float32)
+    ours_pooled, ours_dx = fused_block(x, dpooled, **params)
+    stock_pooled, stock_dx = stock_block(x, dpooled, **params)
+    np.testing.assert_allclose(ours_pooled, stock_pooled, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(ours_dx, stock_dx, rtol=1e-4, atol=1e-5 * np.abs(stock_dx).max())
 
 
 def test_dpooled_of_the_wrong_shape_is_rejected_at_build_and_run_time():

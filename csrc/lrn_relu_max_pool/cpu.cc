@@ -98,9 +98,9 @@ void forward_rows(const LrnParams& p, const PoolGeometry& g, const T* x, T* pool
   using V = Simd<A>;
   using Vec = typename V::Vec;
   const int64_t C = g.channels;
-  LrnRowCache<kKind, T> cache(p, g, x, g.pool.window_rows);
+  LrnRowCache<kKind, T> cache(p, g, x, g.max_window_rows());
   const Vec lowest = Vec{} + lowest_value<T>();
-  Buffer<const T*> rows(size_t(g.pool.window_rows));
+  Buffer<const T*> rows(size_t(g.max_window_rows()));
   for (int64_t unit = begin; unit < end; ++unit) {
     const int64_t n = unit / g.out_rows, oh = unit - n * g.out_rows;
     const int64_t r0 = g.row_begin(oh), r1 = g.row_end(oh);
@@ -180,8 +180,8 @@ void backward_rows(const PoolGeometry& g, const T* dpooled, int64_t n, int64_t a
   int64_t next_to_finish = a;
   if (g.out_rows > 0 && g.out_cols > 0) {
     const Vec lowest = Vec{} + lowest_value<T>();
-    Buffer<const T*> rows(size_t(g.pool.window_rows));  // the window's LRN rows
-    Buffer<A*> dy_rows(size_t(g.pool.window_rows));     // the dy rows of those this range owns
+    Buffer<const T*> rows(size_t(g.max_window_rows()));  // the window's LRN rows
+    Buffer<A*> dy_rows(size_t(g.max_window_rows()));     // the dy rows of those this range owns
     const int64_t oh_begin = g.first_out_row(a), oh_end = g.last_out_row(b - 1) + 1;
     for (int64_t oh = oh_begin; oh < oh_end; ++oh) {
       const int64_t r0 = g.row_begin(oh), r1 = g.row_end(oh);
@@ -243,7 +243,8 @@ CpuKernelResult lrn_relu_max_pool_forward_cpu(const LrnParams& p, const PoolGeom
                                               const ParallelFor& parallel_for) {
   CpuKernelResult status = CpuKernelResult::kOk;
   if (g.output_pixels() == 0 || g.channels == 0) return status;
-  const int64_t cost = g.out_cols * g.channels * g.pool.window_rows * g.pool.window_cols * kCyclesPerElement;
+  const int64_t window_pixels = g.max_window_rows() * std::min(g.pool.window_cols, g.cols);
+  const int64_t cost = g.out_cols * g.channels * window_pixels * kCyclesPerElement;
   with_power_kind(p.beta, [&](auto kind) {
     status = guarded_parallel_for(g.batch * g.out_rows, cost, parallel_for, [&](int64_t begin, int64_t end) {
       forward_rows<decltype(kind)::value>(p, g, x, pooled, begin, end);
@@ -266,8 +267,8 @@ CpuKernelResult lrn_relu_max_pool_backward_cpu(const LrnParams& p, const PoolGeo
   with_power_kind(p.beta, [&](auto kind) {
     status = guarded_parallel_for(g.batch * runs, cost, parallel_for, [&](int64_t begin, int64_t end) {
       constexpr PowerKind kKind = decltype(kind)::value;
-      LrnRowCache<kKind, T> cache(p, g, x, g.pool.window_rows, /*keep_norms=*/true);
-      GradientRows<kKind, T> gradient(p, g, x, dx, g.pool.window_rows);
+      LrnRowCache<kKind, T> cache(p, g, x, g.max_window_rows(), /*keep_norms=*/true);
+      GradientRows<kKind, T> gradient(p, g, x, dx, g.max_window_rows());
       for (int64_t unit = begin; unit < end; ++unit) {
         const int64_t n = unit / runs, a = (unit - n * runs) * run_rows;
         backward_rows(g, dpooled, n, a, std::min(g.rows, a + run_rows), cache, gradient);

@@ -236,7 +236,7 @@ Status lrn_relu_max_pool_forward_cuda(const LrnParams& params, const PoolGeometr
   Status status = check_sizes(params, g);
   if (!status.ok() || g.output_pixels() == 0 || g.channels == 0) return status;
   const PoolKernelParams<A> p = kernel_params<T>(params, g);
-  const int64_t bytes = int64_t(sizeof(A)) * g.pool.window_rows * g.cols * g.channels;
+  const int64_t bytes = int64_t(sizeof(A)) * g.max_window_rows() * g.cols * g.channels;
   const unsigned grid = unsigned(std::min(g.batch * g.out_rows, kMaxGridBlocks));
   with_power_kind(params.beta, [&](auto kind) {
     const auto kernel = pool_forward<decltype(kind)::value, T>;

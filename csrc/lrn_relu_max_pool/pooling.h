@@ -22,8 +22,10 @@ struct PoolGeometry {
   int64_t batch = 0, rows = 0, cols = 0, channels = 0;  // the input
   int64_t out_rows = 0, out_cols = 0;                   // the pooled output
   int64_t pad_top = 0, pad_left = 0;                    // "SAME": padding before the first row and column
-  PoolParams pool;
+  PoolParams pool;  // as asked, except a SAME window shrunk to what can reach the image (pool_axis)
 
+  // The most input rows one window holds: what buffers of a window's rows need.
+  int64_t max_window_rows() const { return std::min(pool.window_rows, rows); }
   // Input rows [row_begin(oh), row_end(oh)) of output row oh, clipped to the image (padding
   // takes no part in the max); the same for columns.
   int64_t row_begin(int64_t oh) const { return std::max<int64_t>(0, oh * pool.stride_rows - pad_top); }
@@ -49,18 +51,34 @@ struct PoolGeometry {
 // TensorFlow's output size along one axis (GetWindowedOutputSize): VALID gives
 // (in - window + stride) / stride, which may not be negative; SAME gives ceil(in / stride),
 // with (out - 1) * stride + window - in of padding, the smaller half before.
-inline Status pool_axis(int64_t in, int64_t window, int64_t stride, bool same, const char* axis, int64_t* out,
+//
+// Since windows are clipped to the image, a SAME window far larger than the image (a global
+// pool, ksize >= the image) reaches no more input than one of about the image's size.
+// *window becomes the smallest window, and *pad_before the padding, that give every output
+// the same input rows as the requested ones (row_begin, row_end, first_out_row and
+// last_out_row are unchanged): then kernels may size their buffers by the window, and the
+// CUDA kernel's int arithmetic cannot overflow. Sizes near INT64_MAX do not overflow either.
+inline Status pool_axis(int64_t in, int64_t* window, int64_t stride, bool same, const char* axis, int64_t* out,
                         int64_t* pad_before) {
   if (same) {
-    *out = (in + stride - 1) / stride;
-    *pad_before = std::max<int64_t>(0, (*out - 1) * stride + window - in) / 2;
+    *out = in == 0 ? 0 : (in - 1) / stride + 1;
+    const int64_t last_start = *out > 0 ? (*out - 1) * stride : 0;  // the last window's start, < in
+    if (*window >= last_start + in) {
+      // Every window starts at or above the first row and ends at or below the last.
+      *pad_before = last_start;
+      *window = last_start + in;
+    } else {
+      *pad_before = std::max<int64_t>(0, last_start + *window - in) / 2;
+      *window = std::min(*window, in + *pad_before);
+    }
     return Status::Ok();
   }
-  *out = (in - window + stride) / stride;
+  // (in - window + stride) / stride, in an order that cannot overflow for a huge stride.
+  *out = in >= *window ? (in - *window) / stride + 1 : (in - *window + stride) / stride;
   *pad_before = 0;
   if (*out < 0)
     return Status::InvalidArgument(std::string("computed output size would be negative along the ") + axis +
-                                   ": input " + std::to_string(in) + ", window " + std::to_string(window) +
+                                   ": input " + std::to_string(in) + ", window " + std::to_string(*window) +
                                    ", stride " + std::to_string(stride) + " (VALID padding)");
   return Status::Ok();
 }
@@ -75,11 +93,11 @@ inline Status pool_geometry(int64_t batch, int64_t rows, int64_t cols, int64_t c
                                    std::to_string(pool.stride_cols) + "]");
   if (batch < 0 || rows < 0 || cols < 0 || channels < 0) return Status::InvalidArgument("sizes must be non-negative");
   *g = PoolGeometry{batch, rows, cols, channels, 0, 0, 0, 0, pool};
-  Status status = pool_axis(rows, pool.window_rows, pool.stride_rows, pool.same_padding, "rows", &g->out_rows,
-                            &g->pad_top);
+  Status status = pool_axis(rows, &g->pool.window_rows, pool.stride_rows, pool.same_padding, "rows",
+                            &g->out_rows, &g->pad_top);
   if (status.ok())
-    status = pool_axis(cols, pool.window_cols, pool.stride_cols, pool.same_padding, "columns", &g->out_cols,
-                       &g->pad_left);
+    status = pool_axis(cols, &g->pool.window_cols, pool.stride_cols, pool.same_padding, "columns",
+                       &g->out_cols, &g->pad_left);
   return status;
 }
 
