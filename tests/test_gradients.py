@@ -38,3 +38,18 @@ def test_gradient_is_zero_where_relu_clips():
         y = alexops.lrn_relu(x, depth_radius=1)
     dx = tape.gradient(y, x).numpy().ravel()
     assert dx[0] == 0.0 and dx[1] == 0.0 and dx[3] == 0.0 and dx[2] != 0.0
+
+
+@pytest.mark.parametrize("op", ["lrn_relu", "lrn_relu_max_pool"])
+def test_second_derivatives_are_refused_as_for_tf_nn_lrn(op):
+    """As the README says: no gradient of the gradient op, a LookupError naming it (stock
+    tf.nn.lrn's LRNGrad has none either), never a silent zero."""
+    x = tf.constant(random_input((1, 4, 4, 5), seed=9))
+    with tf.GradientTape() as outer:
+        outer.watch(x)
+        with tf.GradientTape() as inner:
+            inner.watch(x)
+            loss = tf.reduce_sum(getattr(alexops, op)(x) ** 2)
+        first = tf.reduce_sum(inner.gradient(loss, x))
+    with pytest.raises(LookupError, match="AlexOps>LrnRelu"):
+        outer.gradient(first, x)
