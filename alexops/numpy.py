@@ -15,6 +15,8 @@ may be x itself (or dy, for the gradient); if it partly overlaps an input, the r
 computed through a temporary. The work is spread over a pool of threads, one per CPU this
 process may run on (`set_num_threads` changes that; so does ALEXOPS_NUM_THREADS).
 """
+import numbers
+
 import numpy as np
 
 from alexops import _loader, _validate
@@ -63,6 +65,8 @@ def get_num_threads():
 def set_num_threads(n):
     """Use n threads per call; n < 1 restores the default (the CPUs this process may run on).
     Returns the count in effect, lower if the system would not start that many."""
-    if isinstance(n, bool) or not isinstance(n, int):
+    if isinstance(n, (bool, np.bool_)) or not isinstance(n, numbers.Integral):
         raise TypeError(f"n must be an int, got {n!r}")
-    return _loader.core().set_num_threads(n)
+    if n >= 2**31:
+        raise ValueError(f"n must be < 2**31, got {n}")
+    return _loader.core().set_num_threads(max(int(n), 0))

@@ -100,9 +100,14 @@ def test_numpy_door_thread_count():
         assert alexops.numpy.get_num_threads() == 1
         with pytest.raises(TypeError):
             alexops.numpy.set_num_threads(1.5)
+        with pytest.raises(ValueError, match="n must be < 2"):
+            alexops.numpy.set_num_threads(2**31)
+        assert alexops.numpy.set_num_threads(np.int64(1)) == 1
     finally:
         alexops.numpy.set_num_threads(0)
     assert alexops.numpy.get_num_threads() == default
+    alexops.numpy.set_num_threads(1)
+    assert alexops.numpy.set_num_threads(-2**70) == default  # any n < 1 restores the default
 
 
 def test_the_top_level_holds_what_users_import():
