@@ -55,7 +55,8 @@ def pool_windows(rows, cols, ksize=3, strides=2, padding="VALID"):
             out = -(-size // s)
             sizes.append((out, max(0, (out - 1) * s + k - size) // 2))
         else:
-            sizes.append((int((size - k + s) / s), 0))  # C's truncation, as TensorFlow computes it
+            numerator = size - k + s  # divided with C's truncation, as TensorFlow does, in exact integers
+            sizes.append((numerator // s if numerator >= 0 else -(-numerator // s), 0))
     (out_rows, top), (out_cols, left) = sizes
     return out_rows, out_cols, [
         (oh, ow, slice(max(0, oh * sh - top), min(rows, oh * sh - top + kh)),

@@ -291,6 +291,9 @@ POOL_CASES = [  # (shape, depth_radius, ksize, strides, padding)
     ((1, 7, 6, 13), 9, 2, 1, "SAME"),       # odd C, R > 8
     ((3, 5, 5, 3), 1, 5, 3, "VALID"),
     ((1, 2, 3, 8), 0, 3, 2, "SAME"),         # an image smaller than the window
+    ((2, 6, 5, 16), 2, 2**40, 1, "SAME"),   # a global pool: sizes past int32 reach the kernel small
+    ((1, 5, 7, 8), 1, 2**62, 2**62, "SAME"),
+    ((1, 5, 7, 8), 1, 2, 2**62, "VALID"),   # one window per axis
 ]
 
 

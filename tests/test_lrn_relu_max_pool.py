@@ -229,14 +229,37 @@ def test_negative_output_size_is_an_error():
         alexops.lrn_relu_max_pool(tf.constant(x), ksize=5, strides=2)
 
 
-@pytest.mark.parametrize("ksize, strides", [(8, 1), ((9, 20), (2, 3)), (2**40, 1), ((2**62, 5), (1, 2**62)),
-                                             (2**63 - 1, 2**63 - 1)])
-def test_windows_and_strides_beyond_the_image(ksize, strides):
-    """SAME with a window as large as the image or far larger (a global pool) is every other
-    window's rule: the window clipped to the image. Huge sizes must neither overflow nor make
-    the kernels allocate by the requested window (they raised "out of memory" once)."""
-    params = dict(depth_radius=2, bias=1.0, alpha=0.3, beta=0.75, ksize=ksize, strides=strides, padding="SAME")
-    check_numpy_door(random_input((2, 5, 7, 13), seed=5), seed=6, **params)
+def test_every_window_and_stride_against_the_reference_including_sizes_beyond_the_image():
+    """Windows and strides from 1 to far beyond the image (a SAME global pool, a stride that
+    leaves one window), both paddings, in float64 against the reference. The kernels work on
+    the smallest equivalent sizes (pooling.h); huge requested sizes once made them allocate by
+    the window ("out of memory") or overflow into a wrongly shaped result."""
+    rng = np.random.default_rng(1)
+    checked = 0
+    for rows, cols in [(1, 1), (2, 3), (5, 7), (6, 4)]:
+        x = rng.standard_normal((1, rows, cols, 3))
+        for kh, kw, sh, sw, padding in itertools.product([1, 2, 3, 6, 8, 2**40], [1, 3, 7, 2**62],
+                                                         [1, 2, 5, 2**40], [1, 4, 2**62], ["VALID", "SAME"]):
+            params = dict(depth_radius=1, ksize=(kh, kw), strides=(sh, sw), padding=padding)
+            if padding == "VALID" and min(_valid_size(rows, kh, sh), _valid_size(cols, kw, sw)) < 0:
+                with pytest.raises(ValueError, match="negative"):
+                    anp.lrn_relu_max_pool(x, **params)
+                continue
+            pooled, ref_pooled = anp.lrn_relu_max_pool(x, **params), lrn_relu_max_pool_reference(x, **params)
+            assert pooled.shape == ref_pooled.shape, params
+            np.testing.assert_allclose(pooled, ref_pooled, rtol=1e-12, atol=1e-12, err_msg=str(params))
+            dpooled = rng.standard_normal(pooled.shape)
+            np.testing.assert_allclose(anp.lrn_relu_max_pool_grad(x, dpooled, **params),
+                                       lrn_relu_max_pool_grad_reference(x, dpooled, **params), rtol=1e-10,
+                                       atol=1e-12, err_msg=str(params))
+            checked += pooled.size > 0
+    assert checked > 1000  # most of them pool something
+
+
+def _valid_size(size, window, stride):
+    """TensorFlow's VALID output size, (size - window + stride) / stride with C's truncation."""
+    numerator = size - window + stride
+    return numerator // stride if numerator >= 0 else -(-numerator // stride)
 
 
 def test_a_global_pool_through_tf_matches_stock():

@@ -22,7 +22,7 @@ struct PoolGeometry {
   int64_t batch = 0, rows = 0, cols = 0, channels = 0;  // the input
   int64_t out_rows = 0, out_cols = 0;                   // the pooled output
   int64_t pad_top = 0, pad_left = 0;                    // "SAME": padding before the first row and column
-  PoolParams pool;  // as asked, except a SAME window shrunk to what can reach the image (pool_axis)
+  PoolParams pool;  // as asked, or the smallest equivalent sizes (pool_axis)
 
   // The most input rows one window holds: what buffers of a window's rows need.
   int64_t max_window_rows() const { return std::min(pool.window_rows, rows); }
@@ -52,17 +52,19 @@ struct PoolGeometry {
 // (in - window + stride) / stride, which may not be negative; SAME gives ceil(in / stride),
 // with (out - 1) * stride + window - in of padding, the smaller half before.
 //
-// Since windows are clipped to the image, a SAME window far larger than the image (a global
-// pool, ksize >= the image) reaches no more input than one of about the image's size.
-// *window becomes the smallest window, and *pad_before the padding, that give every output
-// the same input rows as the requested ones (row_begin, row_end, first_out_row and
-// last_out_row are unchanged): then kernels may size their buffers by the window, and the
-// CUDA kernel's int arithmetic cannot overflow. Sizes near INT64_MAX do not overflow either.
-inline Status pool_axis(int64_t in, int64_t* window, int64_t stride, bool same, const char* axis, int64_t* out,
+// Windows are clipped to the image, so a window far larger than the image (a SAME global
+// pool, ksize >= the image) reaches no more of it than one about the image's size, and a
+// stride larger than the image moves no window that exists (there is one at most). So
+// *window, *stride and *pad_before become the smallest values that give every output the
+// same input rows as the requested ones (row_begin, row_end, first_out_row and last_out_row
+// are unchanged): each below 2 * in. Then the kernels may size buffers by the window, and
+// the CUDA kernel's int arithmetic cannot overflow. Requested sizes near INT64_MAX do not
+// overflow here either.
+inline Status pool_axis(int64_t in, int64_t* window, int64_t* stride, bool same, const char* axis, int64_t* out,
                         int64_t* pad_before) {
   if (same) {
-    *out = in == 0 ? 0 : (in - 1) / stride + 1;
-    const int64_t last_start = *out > 0 ? (*out - 1) * stride : 0;  // the last window's start, < in
+    *out = in == 0 ? 0 : (in - 1) / *stride + 1;
+    const int64_t last_start = *out > 0 ? (*out - 1) * *stride : 0;  // the last window's start, < in
     if (*window >= last_start + in) {
       // Every window starts at or above the first row and ends at or below the last.
       *pad_before = last_start;
@@ -71,15 +73,18 @@ inline Status pool_axis(int64_t in, int64_t* window, int64_t stride, bool same, 
       *pad_before = std::max<int64_t>(0, last_start + *window - in) / 2;
       *window = std::min(*window, in + *pad_before);
     }
-    return Status::Ok();
+  } else {
+    // (in - window + stride) / stride, in an order that cannot overflow for a huge stride.
+    *out = in >= *window ? (in - *window) / *stride + 1 : (in - *window + *stride) / *stride;
+    *pad_before = 0;
+    if (*out < 0)
+      return Status::InvalidArgument(std::string("computed output size would be negative along the ") + axis +
+                                     ": input " + std::to_string(in) + ", window " + std::to_string(*window) +
+                                     ", stride " + std::to_string(*stride) + " (VALID padding)");
+    *window = std::max<int64_t>(1, std::min(*window, in));  // larger only where there is no output
   }
-  // (in - window + stride) / stride, in an order that cannot overflow for a huge stride.
-  *out = in >= *window ? (in - *window) / stride + 1 : (in - *window + stride) / stride;
-  *pad_before = 0;
-  if (*out < 0)
-    return Status::InvalidArgument(std::string("computed output size would be negative along the ") + axis +
-                                   ": input " + std::to_string(in) + ", window " + std::to_string(*window) +
-                                   ", stride " + std::to_string(stride) + " (VALID padding)");
+  // With two outputs or more the stride is below in already; with one or none it moves nothing.
+  *stride = std::max<int64_t>(1, std::min(*stride, in));
   return Status::Ok();
 }
 
@@ -93,10 +98,10 @@ inline Status pool_geometry(int64_t batch, int64_t rows, int64_t cols, int64_t c
                                    std::to_string(pool.stride_cols) + "]");
   if (batch < 0 || rows < 0 || cols < 0 || channels < 0) return Status::InvalidArgument("sizes must be non-negative");
   *g = PoolGeometry{batch, rows, cols, channels, 0, 0, 0, 0, pool};
-  Status status = pool_axis(rows, &g->pool.window_rows, pool.stride_rows, pool.same_padding, "rows",
+  Status status = pool_axis(rows, &g->pool.window_rows, &g->pool.stride_rows, pool.same_padding, "rows",
                             &g->out_rows, &g->pad_top);
   if (status.ok())
-    status = pool_axis(cols, &g->pool.window_cols, pool.stride_cols, pool.same_padding, "columns",
+    status = pool_axis(cols, &g->pool.window_cols, &g->pool.stride_cols, pool.same_padding, "columns",
                        &g->out_cols, &g->pad_left);
   return status;
 }
