@@ -43,8 +43,9 @@ def lrn_relu_max_pool(x, depth_radius=5, bias=1.0, alpha=1.0, beta=0.5, relu=Tru
     alexops.lrn_relu_max_pool); out may not share memory with x (else a temporary is used)."""
     _validate.check_lrn_arguments(depth_radius, bias, alpha, beta, relu)
     ksize, strides, padding = _validate.check_pool_arguments(ksize, strides, padding)
-    return _loader.core().forward_max_pool(np.asarray(x), depth_radius=depth_radius, bias=bias, alpha=alpha, beta=beta,
-                                           relu=bool(relu), ksize=ksize, strides=strides, padding=padding, out=out)
+    return _loader.core().forward_max_pool(np.asarray(x), depth_radius=depth_radius, bias=bias, alpha=alpha,
+                                           beta=beta, relu=bool(relu), ksize=ksize, strides=strides, padding=padding,
+                                           out=out)
 
 
 def lrn_relu_max_pool_grad(x, dpooled, depth_radius=5, bias=1.0, alpha=1.0, beta=0.5, relu=True, ksize=3, strides=2,

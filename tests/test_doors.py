@@ -86,7 +86,8 @@ def test_numpy_door_takes_what_np_asarray_takes():
     x = random_input((1, 3, 3, 5), seed=63, dtype=np.float64)
     pool = dict(ksize=2, strides=1)
     np.testing.assert_array_equal(alexops.numpy.lrn_relu(x.tolist()), alexops.numpy.lrn_relu(x))
-    np.testing.assert_array_equal(alexops.numpy.lrn_relu_grad(x.tolist(), x.tolist()), alexops.numpy.lrn_relu_grad(x, x))
+    np.testing.assert_array_equal(alexops.numpy.lrn_relu_grad(x.tolist(), x.tolist()),
+                                  alexops.numpy.lrn_relu_grad(x, x))
     pooled = alexops.numpy.lrn_relu_max_pool(x.tolist(), **pool)
     np.testing.assert_array_equal(pooled, alexops.numpy.lrn_relu_max_pool(x, **pool))
     np.testing.assert_array_equal(alexops.numpy.lrn_relu_max_pool_grad(x.tolist(), pooled.tolist(), **pool),

@@ -26,6 +26,7 @@ struct PoolGeometry {
 
   // The most input rows one window holds: what buffers of a window's rows need.
   int64_t max_window_rows() const { return std::min(pool.window_rows, rows); }
+
   // Input rows [row_begin(oh), row_end(oh)) of output row oh, clipped to the image (padding
   // takes no part in the max); the same for columns.
   int64_t row_begin(int64_t oh) const { return std::max<int64_t>(0, oh * pool.stride_rows - pad_top); }
@@ -66,7 +67,7 @@ inline Status pool_axis(int64_t in, int64_t* window, int64_t* stride, bool same,
     *out = in == 0 ? 0 : (in - 1) / *stride + 1;
     const int64_t last_start = *out > 0 ? (*out - 1) * *stride : 0;  // the last window's start, < in
     if (*window >= last_start + in) {
-      // Every window starts at or above the first row and ends at or below the last.
+      // Every window holds the whole axis: the smallest such window, padded to start at 0.
       *pad_before = last_start;
       *window = last_start + in;
     } else {
@@ -81,7 +82,7 @@ inline Status pool_axis(int64_t in, int64_t* window, int64_t* stride, bool same,
       return Status::InvalidArgument(std::string("computed output size would be negative along the ") + axis +
                                      ": input " + std::to_string(in) + ", window " + std::to_string(*window) +
                                      ", stride " + std::to_string(*stride) + " (VALID padding)");
-    *window = std::max<int64_t>(1, std::min(*window, in));  // larger only where there is no output
+    *window = std::max<int64_t>(1, std::min(*window, in));  // a window longer than the axis leaves no output
   }
   // With two outputs or more the stride is below in already; with one or none it moves nothing.
   *stride = std::max<int64_t>(1, std::min(*stride, in));
