@@ -64,8 +64,8 @@ class LRNReLUMaxPool(_LRNLayer):
                 sizes.append(None)
             elif self.padding == "SAME":
                 sizes.append(-(-size // s))
-            else:
-                sizes.append(max(0, int((size - k + s) / s)))
+            else:  # (size - k + s) / s truncated as TensorFlow does, in exact integers (0 where the op refuses)
+                sizes.append(max(0, size - k + s) // s)
         return (input_shape[0], *sizes, input_shape[3])
 
     def get_config(self):

@@ -318,6 +318,15 @@ def test_layer_config_round_trips_and_validates():
         LRNReLUMaxPool(padding="FULL")
 
 
+@pytest.mark.parametrize("ksize, strides, padding", [(3, 2, "VALID"), (3, 2, "SAME"), ((5, 2), (1, 3), "VALID"),
+                                                     (7, 2**31 - 1, "VALID"), (2**31 - 1, 1, "SAME")])
+def test_layer_output_shape_is_the_ops(ksize, strides, padding):
+    layer = LRNReLUMaxPool(ksize=ksize, strides=strides, padding=padding)
+    x = np.zeros((2, 9, 7, 4), np.float32)
+    assert layer.compute_output_shape((None, 9, 7, 4)) == (None,) + layer(x).shape[1:]
+    assert layer.compute_output_shape((None, None, 7, 4))[1] is None
+
+
 def test_layer_trains_and_round_trips_through_a_keras_file(tmp_path):
     model = block_model()
     x = random_input((2, 9, 9, 8), seed=15, dtype=np.float32)
