@@ -12,14 +12,22 @@ FLOAT_DTYPES_TEXT = "float16, bfloat16, float32 or float64"
 INT64_MAX = 2**63 - 1
 
 
+def _int_at_least(value, least, name, kind="an int", shown=None):
+    """value as an int: TypeError unless it is an int (a bool is not one), ValueError unless it
+    is in [least, 2**63). Messages name `name` and show `shown` (by default the value)."""
+    shown = value if shown is None else shown
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be {kind}, got {shown!r}")
+    if value < least:
+        raise ValueError(f"{name} must be >= {least}, got {shown}")
+    if value > INT64_MAX:
+        raise ValueError(f"{name} must be < 2**63, got {shown}")
+    return int(value)
+
+
 def check_lrn_arguments(depth_radius, bias, alpha, beta, relu):
     """depth_radius an int >= 0 (not a bool), bias/alpha/beta real numbers, relu a bool."""
-    if isinstance(depth_radius, (bool, np.bool_)) or not isinstance(depth_radius, numbers.Integral):
-        raise TypeError(f"depth_radius must be an int, got {depth_radius!r}")
-    if depth_radius < 0:
-        raise ValueError(f"depth_radius must be >= 0, got {depth_radius}")
-    if depth_radius > INT64_MAX:
-        raise ValueError(f"depth_radius must be < 2**63, got {depth_radius}")
+    _int_at_least(depth_radius, 0, "depth_radius")
     for name, value in (("bias", bias), ("alpha", alpha), ("beta", beta)):
         if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
             raise TypeError(f"{name} must be a float, got {value!r}")
@@ -40,19 +48,13 @@ def check_nhwc_rank(rank, shape, what="x"):
 
 def pool_pair(value, what):
     """An int or a pair of ints, each >= 1, as (rows, cols)."""
+    kind = "an int or a pair of ints (rows, cols)"
     pair = (value, value) if isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_)) else value
     try:
         rows, cols = pair
     except (TypeError, ValueError):
-        raise TypeError(f"{what} must be an int or a pair of ints (rows, cols), got {value!r}") from None
-    for v in (rows, cols):
-        if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral):
-            raise TypeError(f"{what} must be an int or a pair of ints (rows, cols), got {value!r}")
-        if v < 1:
-            raise ValueError(f"{what} must be >= 1, got {value!r}")
-        if v > INT64_MAX:
-            raise ValueError(f"{what} must be < 2**63, got {value!r}")
-    return int(rows), int(cols)
+        raise TypeError(f"{what} must be {kind}, got {value!r}") from None
+    return _int_at_least(rows, 1, what, kind, value), _int_at_least(cols, 1, what, kind, value)
 
 
 def check_pool_arguments(ksize, strides, padding):
