@@ -243,8 +243,7 @@ CpuKernelResult lrn_relu_max_pool_forward_cpu(const LrnParams& p, const PoolGeom
                                               const ParallelFor& parallel_for) {
   CpuKernelResult status = CpuKernelResult::kOk;
   if (g.output_pixels() == 0 || g.channels == 0) return status;
-  const int64_t window_pixels = g.max_window_rows() * std::min(g.pool.window_cols, g.cols);
-  const int64_t cost = g.out_cols * g.channels * window_pixels * kCyclesPerElement;
+  const int64_t cost = g.out_cols * g.channels * g.max_window_rows() * g.max_window_cols() * kCyclesPerElement;
   with_power_kind(p.beta, [&](auto kind) {
     status = guarded_parallel_for(g.batch * g.out_rows, cost, parallel_for, [&](int64_t begin, int64_t end) {
       forward_rows<decltype(kind)::value>(p, g, x, pooled, begin, end);

@@ -24,8 +24,9 @@ struct PoolGeometry {
   int64_t pad_top = 0, pad_left = 0;                    // "SAME": padding before the first row and column
   PoolParams pool;  // as asked, or the smallest equivalent sizes (pool_axis)
 
-  // The most input rows one window holds: what buffers of a window's rows need.
+  // The most input rows (columns) one window holds: what buffers of a window's rows need.
   int64_t max_window_rows() const { return std::min(pool.window_rows, rows); }
+  int64_t max_window_cols() const { return std::min(pool.window_cols, cols); }
 
   // Input rows [row_begin(oh), row_end(oh)) of output row oh, clipped to the image (padding
   // takes no part in the max); the same for columns.
