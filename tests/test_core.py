@@ -212,6 +212,47 @@ def test_tiny_norms_are_exact(beta):
     assert_matches_reference(x, dy, depth_radius=2, bias=0.0, alpha=1.0, beta=beta, relu=False)
 
 
+@pytest.mark.parametrize("channels", [8, 16, 21, 64])
+@pytest.mark.parametrize("beta", [0.5, 0.75, 1.0, 0.3])
+@pytest.mark.parametrize("scale, bias, alpha", [(1e20, 1.0, 1.0), (1e-21, 0.0, 1.0), (1e-3, 0.0, 1e-36)],
+                         ids=["sum-overflows", "squares-subnormal", "alpha-times-sum-subnormal"])
+def test_norms_float_cannot_hold_are_redone_in_double(scale, bias, alpha, beta, channels):
+    """Where float's N is wrong though y and dx are normal numbers: its sum of squares
+    overflowed (y ~ 4e-11, not 0), or its squares or alpha * sum went subnormal and lost their
+    low bits (errors ~1e-3). Such pixels are redone in double at every ISA level, whether or
+    not the reciprocal-sqrt estimate happens to fail on them too, and whether or not a padding
+    lane (C = 21: the lanes past C have N = bias) flags the row anyway."""
+    x = random_input((2, 1, 3, channels), seed=channels, dtype=np.float32, away_from_zero=True) * np.float32(scale)
+    dy = random_input(x.shape, seed=channels + 1, dtype=np.float32)
+    assert_matches_reference(x, dy, cancelling_terms=True, depth_radius=2, bias=bias, alpha=alpha, beta=beta,
+                             relu=False)
+
+
+@pytest.mark.parametrize("beta", [0.5, 0.75])
+@pytest.mark.parametrize("depth_radius", [2, 4, 5])
+def test_compiled_window_widths_at_every_channel_count(depth_radius, beta):
+    """The radii with kernels of their own (2, 4, 5: on AVX2 float32 their windows are summed
+    in registers from each vector's neighbours) at every channel count up to past three
+    vectors and AlexNet's, with and without ReLU, in place and not; and, with bias 0, pixels
+    of inputs ~1e-21 whose norms only the redo in double gets right."""
+    for channels in list(range(1, 27)) + [37, 64, 65, 192]:
+        x = random_input((2, 1, 3, channels), seed=channels, dtype=np.float32, away_from_zero=True)
+        dy = random_input(x.shape, seed=channels + 1, dtype=np.float32)
+        for relu in (True, False):
+            params = dict(depth_radius=depth_radius, bias=1.0, alpha=0.5, beta=beta, relu=relu)
+            assert_matches_reference(x, dy, cancelling_terms=True, **params)
+            in_place = x.copy()
+            assert _core.forward(in_place, out=in_place, **params) is in_place
+            np.testing.assert_array_equal(in_place, _core.forward(x, **params))
+        tiny = x.copy()
+        tiny[1] *= np.float32(1e-21)
+        params = dict(depth_radius=depth_radius, bias=0.0, alpha=1.0, beta=beta, relu=False)
+        assert_matches_reference(tiny, dy, cancelling_terms=True, **params)
+        assert _core.forward(tiny, out=tiny, **params) is tiny  # in place, redone in double
+        assert_close_to_reference(tiny, reference_forward(x * np.where(np.arange(2) == 1, 1e-21, 1.0)[:, None, None, None],
+                                                          **params), np.float32)
+
+
 # ---- byte order, aliasing and overlap --------------------------------------------------------
 
 @pytest.mark.parametrize("dtype", [">f4", ">f8", ">f2"])

@@ -77,14 +77,16 @@ def test_every_dtype_and_power(dtype, beta):
     check_numpy_door(x, 7, depth_radius=2, bias=1.0, alpha=0.5, beta=beta, ksize=3, strides=2, padding="SAME")
 
 
+@pytest.mark.parametrize("channels", [21, 64])
 @pytest.mark.parametrize("beta", [0.5, 0.75])
-@pytest.mark.parametrize("scale, bias", [(1e18, 1.0), (1e-21, 0.0)], ids=["huge", "tiny"])
-def test_pixels_that_float_gets_wrong_are_redone_in_double(scale, bias, beta):
-    """Huge norms (N ~ 1e37: the backward's N^(-beta-1) underflows in float) and subnormal
-    ones (bias 0, tiny x: the 1/sqrt estimate reads them as 0). The CPU kernels redo such
-    pixels in double; the block's backward takes its norms from its own forward pass over the
-    rows, which must flag the same pixels."""
-    x = random_input((2, 7, 9, 21), seed=21, dtype=np.float32) * np.float32(scale)
+@pytest.mark.parametrize("scale, bias", [(1e18, 1.0), (1e20, 1.0), (1e-21, 0.0)], ids=["huge", "overflowing", "tiny"])
+def test_pixels_that_float_gets_wrong_are_redone_in_double(scale, bias, beta, channels):
+    """Huge norms (N ~ 1e37: the backward's N^(-beta-1) underflows in float), norms whose sum
+    of squares overflows float (N ~ 1e40), and subnormal ones (bias 0, tiny x). The CPU kernels
+    redo such pixels in double; the block's backward takes its norms from its own forward pass
+    over the rows, which must flag the same pixels. C = 64 fills whole vectors at every ISA
+    level, so no padding lane (whose N is the bias) flags the row instead."""
+    x = random_input((2, 7, 9, channels), seed=21, dtype=np.float32) * np.float32(scale)
     check_numpy_door(x, 22, depth_radius=2, bias=bias, alpha=1.0, beta=beta, relu=False)
 
 

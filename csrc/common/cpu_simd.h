@@ -10,6 +10,7 @@
 #include <cstring>
 #include <limits>
 #include <type_traits>
+#include <utility>
 #if defined(__AVX512F__) || defined(__AVX2__)
 #include <immintrin.h>
 #endif
@@ -222,6 +223,37 @@ ALEXOPS_INLINE typename Simd<A>::Vec vector_sqrt(typename Simd<A>::Vec v) {
   for (int64_t i = 0; i < Simd<A>::kLanes; ++i) out[i] = std::sqrt(v[i]);
   return out;
 #endif
+}
+
+// Whether the kernels may take windows from lanes_shifted (in registers) rather than from
+// loads: float on AVX2, where it was measured (see kWindowsInRegisters in lrn_rows_cpu.h).
+// Not measured on AVX-512 (whose shifts are one-port permutes) or the 128-bit baseline:
+// they keep the loads.
+template <typename A>
+constexpr bool kHasLaneShifts =
+#if defined(__AVX2__) && !defined(__AVX512F__)
+    std::is_same_v<A, float>;
+#else
+    false;
+#endif
+
+template <int kFirst, typename Vec, int... I>
+ALEXOPS_INLINE Vec lanes_from_pair(Vec low, Vec high, std::integer_sequence<int, I...>) {
+  return __builtin_shufflevector(low, high, (kFirst + I)...);
+}
+
+// Lanes [K, K + kLanes) of prev, cur and next laid end to end, counted from cur's first lane
+// (-kLanes <= K <= kLanes): the row shifted by K channels, in registers. One generic shuffle,
+// the same for every vector width (AVX2: a vperm2f128 shared by the K of one side, then a
+// vpalignr or vshufps).
+template <int K, typename A>
+ALEXOPS_INLINE typename Simd<A>::Vec lanes_shifted(typename Simd<A>::Vec prev, typename Simd<A>::Vec cur,
+                                                   typename Simd<A>::Vec next) {
+  constexpr int L = int(Simd<A>::kLanes);
+  static_assert(-L <= K && K <= L, "a shift reaches one vector either side at most");
+  if constexpr (K == 0) return cur;
+  else if constexpr (K > 0) return lanes_from_pair<K>(cur, next, std::make_integer_sequence<int, L>{});
+  else return lanes_from_pair<L + K>(prev, cur, std::make_integer_sequence<int, L>{});
 }
 
 // max(0, v) with NaN passing through (tf.nn.relu's): one instruction on x86, whose max

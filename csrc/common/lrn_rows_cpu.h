@@ -89,8 +89,8 @@ constexpr int64_t kScratchBytes = 24 * 1024;
 constexpr int64_t kPrefetchBytes = 24 * 1024;
 
 // N^(-beta) and 1/N for one vector of norms N. Float vectors on targets with a reciprocal-
-// sqrt estimate take it for N^(-1/2), unchecked: it is right for positive normal N, and
-// elsewhere it gives inf or NaN, which FloatRowCheck sees, and the pixel is redone in double. Other
+// sqrt estimate take it for N^(-1/2), unchecked: it is right for positive normal N, and the
+// pixels with other N are redone in double (FloatRowCheck). Other
 // targets and double take exact vector sqrt and divide, whose special values are IEEE's:
 // 0^(-beta) = inf, inf^(-beta) = 0, a negative N^(-beta) is NaN. Either way N^(-3/4) is
 // q * (q * q^(-1/2)) or q * sqrt(q), q = N^(-1/2): in that order no intermediate is smaller
@@ -139,36 +139,62 @@ ALEXOPS_INLINE void norm_powers(typename Simd<A>::Vec n, A beta, typename Simd<A
   }
 }
 
-// Watches one float row for the pixels float arithmetic gets wrong, to be redone in double
-// (PixelInDouble): where some N^(-beta) is not finite (N = 0, subnormal, negative, inf or
-// NaN, for which the reciprocal-sqrt estimate or its Newton step goes astray) and, in the
-// backward, where some N exceeds 2^40 (t = dy r N^(-beta-1) underflows there while dx does
-// not). One FMA per vector for the first, one max for the second. The lanes past C count
-// too: their N is bias, so with bias <= 0 a row whose C is not a whole number of vectors is
-// redone in double, more slowly but rightly. A no-op for double.
+// Watches one float row's norms N for the pixels float arithmetic gets wrong, to be redone in
+// double (PixelInDouble). The powers are right, and N is right to 2^-40 of itself, for N in
+// [floor, ceiling]; outside it:
+//  - below norm_floor (N <= 0 too): the squares or alpha * sum that went subnormal lost their
+//    low bits (x ~ 1e-21 with bias 0), and a subnormal N defeats the reciprocal-sqrt
+//    estimate where it reads it as 0 (AVX2) and not where it does not (AVX-512, exact sqrt);
+//  - inf: the sum of squares overflowed (|x| ~ 1e20), while N^(-beta) would be a normal number;
+//  - in the backward, above 2^40: t = dy r N^(-beta-1) underflows there while dx does not.
+// A NaN N is not flagged: it comes from a NaN input, and is NaN in double too. One min and one
+// max per vector; for a general beta (a scalar pow per lane anyway) also a sum of power * 0,
+// NaN once some N^(-beta) overflowed. The lanes past C count too: their N is bias, so with
+// bias below the floor a row whose C is not a whole number of vectors is redone in double,
+// more slowly but rightly. A no-op for double.
 template <typename A>
 struct FloatRowCheck {
   using V = Simd<A>;
   static constexpr bool kTracked = std::is_same_v<A, float>;
-  static constexpr A kBackwardMaxNorm = A(int64_t(1) << 40);
-  typename V::Vec poisoned{};  // power * 0 summed: 0, or NaN once a power was inf or NaN
-  typename V::Vec greatest = typename V::Vec{} - std::numeric_limits<A>::infinity();
+  static constexpr A kBackwardCeiling = A(int64_t(1) << 40);
 
-  ALEXOPS_INLINE void add_power(typename V::Vec power) {
-    if constexpr (kTracked) poisoned = power * A(0) + poisoned;
-  }
-  ALEXOPS_INLINE void add_norm(typename V::Vec norm) {
-    if constexpr (kTracked) greatest = norm > greatest ? norm : greatest;  // maxps
+  explicit FloatRowCheck(A floor) : floor_(floor) {}
+
+  template <PowerKind kKind>
+  ALEXOPS_INLINE void add(typename V::Vec norm, typename V::Vec power) {
+    if constexpr (kTracked) {
+      least_ = norm < least_ ? norm : least_;  // minps, maxps: a NaN norm is skipped
+      greatest_ = norm > greatest_ ? norm : greatest_;
+      if constexpr (kKind == PowerKind::kGeneral) poisoned_ = power * A(0) + poisoned_;
+    }
   }
 
-  bool needs_double(bool check_norms) const {
+  bool forward_needs_double() const { return outside(std::numeric_limits<A>::max()); }
+  bool backward_needs_double() const { return outside(kBackwardCeiling); }
+
+ private:
+  A floor_;
+  typename V::Vec least_ = typename V::Vec{} + std::numeric_limits<A>::infinity();
+  typename V::Vec greatest_ = typename V::Vec{} - std::numeric_limits<A>::infinity();
+  typename V::Vec poisoned_{};
+
+  bool outside(A ceiling) const {
     if constexpr (!kTracked) return false;
-    return any_lane_nonzero<A>(poisoned) || (check_norms && any_lane_nonzero<A>(greatest > kBackwardMaxNorm));
+    return any_lane_nonzero<A>(least_ < floor_) || any_lane_nonzero<A>(greatest_ > ceiling) ||
+           any_lane_nonzero<A>(poisoned_);
   }
 };
 
+// FloatRowCheck's floor: a square or alpha * sum below 2^-126 is off by up to 2^-150, so a
+// float N is off by up to (1 + |alpha| (2R + 1)) 2^-150 in all; above this floor that is under
+// 2^-40 of N. (AlexNet's LRN: ~1e-30; the bias keeps N above it.)
+inline float norm_floor(const LrnParams& p, int64_t R) {
+  const double floor = std::ldexp(1.0 + std::fabs(double(p.alpha)) * (2.0 * double(R) + 1.0), -110);
+  return float(std::min(floor, double(std::numeric_limits<float>::max())));
+}
+
 // One pixel in double precision with direct window sums, for the float pixels FloatRowCheck
-// flags (rare: bias <= 0 with tiny inputs, or |x| beyond ~1e6 in the backward). There float
+// flags (rare: bias ~0 with tiny inputs, |x| beyond ~1e19, or ~1e6 in the backward). There float
 // intermediates lose the answer while the answer itself is a normal number: squares of
 // x ~ 1e-21 are subnormal (a few bits left) though y = x N^(-1/2) ~ 1; t = dy r N^(-beta-1)
 // underflows for N ~ 1e38 (~1e-48) though dx, r times a window of t, is ~1e-29. In double
@@ -338,6 +364,25 @@ void load_and_square(BlockScratch<A>& s, int64_t i, const T* x, bool relu) {
   });
 }
 
+// The window sums of one vector of channels, of width kWidth = 2R + 1 (R <= kLanes), from
+// the squares of that vector and of its neighbours either side, shifted in registers
+// (lanes_shifted): no scratch row, no loads. Two chains of adds, as WindowSums::window.
+template <int64_t kWidth, typename A, int... I>
+ALEXOPS_INLINE typename Simd<A>::Vec window_from_shifts(typename Simd<A>::Vec prev, typename Simd<A>::Vec cur,
+                                                        typename Simd<A>::Vec next, std::integer_sequence<int, I...>) {
+  constexpr int R = int(kWidth - 1) / 2;
+  typename Simd<A>::Vec even = lanes_shifted<-R, A>(prev, cur, next), odd = lanes_shifted<1 - R, A>(prev, cur, next);
+  (((I % 2 ? odd : even) += lanes_shifted<I + 2 - R, A>(prev, cur, next)), ...);  // shifts 2 - R to R
+  return even + odd;
+}
+
+template <int64_t kWidth, typename A>
+ALEXOPS_INLINE typename Simd<A>::Vec window_in_registers(typename Simd<A>::Vec prev, typename Simd<A>::Vec cur,
+                                                         typename Simd<A>::Vec next) {
+  static_assert(kWidth >= 3 && kWidth % 2 == 1, "a window of 2R + 1 channels, R >= 1");
+  return window_from_shifts<kWidth, A>(prev, cur, next, std::make_integer_sequence<int, int(kWidth) - 2>{});
+}
+
 // What a forward can keep for the backward of the same pixels, so that the backward need not
 // compute N again (lrn_relu_max_pool's backward, which needs the forward's y for its argmax
 // anyway). Per pixel: r = relu(x), N^(-beta) and 1/N (rows of BlockScratch::Cv, lanes past C
@@ -350,6 +395,75 @@ struct KeptNorms {
   A* inverse;
   char* wide;
 };
+
+// Whether forward_pixels takes each pixel's windows from registers (forward_pixel_in_registers)
+// instead of from a scratch row of squares: for float tensors, where the target shifts lanes
+// (kHasLaneShifts) and a window of width kWidth reaches at most one vector either side.
+// Measured with scripts/cpu_kernel_bench.cc on an AVX2 AMD EPYC (B/A, AlexNet's tensors, two
+// threads): lrn_relu forward 0.90-0.95, lrn_relu_max_pool forward 0.85-0.91 and backward
+// 0.81-0.84 (its rows' norms come from this forward); in L2, one thread, 0.97-1.03. The
+// 16-bit types keep the scratch rows: streamed one vector at a time, they were 3-14% slower.
+template <typename T, typename A, int64_t kWidth>
+constexpr bool kWindowsInRegisters =
+    std::is_same_v<T, float> && kHasLaneShifts<A> && kWidth != 0 && (kWidth - 1) / 2 <= Simd<A>::kLanes;
+
+// forward_pixels for one pixel (in -> out, which may be the same) in one pass over its
+// vectors: each vector's squares stay in registers while the windows of it and its neighbours
+// are summed (window_in_registers), so nothing goes through scratch but relu(x), kept in s's
+// first r row for the rare redo in double. With keep (kKeep), the pixel's KeptNorms go to
+// its kept_pixel'th rows.
+template <PowerKind kKind, int64_t kWidth, bool kKeep, typename T, typename A>
+ALEXOPS_INLINE void forward_pixel_in_registers(const LrnParams& p, BlockScratch<A>& s, const T* in, T* out,
+                                               const KeptNorms<A>* keep, int64_t kept_pixel, A floor) {
+  using V = Simd<A>;
+  using Vec = typename V::Vec;
+  constexpr int64_t L = V::kLanes;
+  const int64_t C = s.C;
+  const A bias = A(p.bias), alpha = A(p.alpha), beta = A(p.beta);
+  const bool relu = p.relu;
+  A* const r = s.r_row(0);
+  const int64_t kept_at = kept_pixel * s.Cv;
+  A *const kept_r = kKeep ? keep->r + kept_at : nullptr, *const kept_power = kKeep ? keep->power + kept_at : nullptr,
+           *const kept_inverse = kKeep ? keep->inverse + kept_at : nullptr;
+  FloatRowCheck<A> check(floor);
+  // Vector c's output (n channels) from its r and norms.
+  const auto output = [&](int64_t c, int64_t n, Vec r_c, Vec norm) {
+    Vec power, inverse;
+    norm_powers<kKind, A>(norm, beta, power, inverse);
+    check.template add<kKind>(norm, power);
+    V::store(r + c, r_c);
+    store_row_vector(out, c, n, r_c * power);
+    if constexpr (kKeep) {
+      V::store(kept_r + c, r_c);
+      V::store(kept_power + c, power);
+      V::store(kept_inverse + c, inverse);
+    }
+  };
+  const auto norms = [&](Vec prev, Vec cur, Vec next) { return bias + alpha * window_in_registers<kWidth, A>(prev, cur, next); };
+  const auto r_of = [&](Vec v) { return relu ? relu_vector<A>(v) : v; };  // NaN passes, as in tf.nn.relu
+  Vec r_cur = r_of(load_row_vector(in, 0, std::min(L, C)));
+  Vec sq_prev{}, sq_cur = r_cur * r_cur;
+  int64_t c = 0;
+  // Two vectors at a time while the two after them are whole: their chains (window, power,
+  // product) side by side.
+  for (; c + 3 * L <= C; c += 2 * L) {
+    const Vec r1 = r_of(VecIO<T>::load(in + c + L)), r2 = r_of(VecIO<T>::load(in + c + 2 * L));
+    const Vec sq1 = r1 * r1, sq2 = r2 * r2;
+    const Vec norm0 = norms(sq_prev, sq_cur, sq1), norm1 = norms(sq_cur, sq1, sq2);
+    output(c, L, r_cur, norm0);
+    output(c + L, L, r1, norm1);
+    sq_prev = sq1, sq_cur = sq2, r_cur = r2;
+  }
+  for (; c < C; c += L) {  // then one at a time; past the row, r is 0
+    const Vec r_next = c + L < C ? r_of(load_row_vector(in, c + L, std::min(L, C - c - L))) : Vec{};
+    const Vec sq_next = r_next * r_next;
+    output(c, std::min(L, C - c), r_cur, norms(sq_prev, sq_cur, sq_next));
+    sq_prev = sq_cur, sq_cur = sq_next, r_cur = r_next;
+  }
+  // (The kept powers are the output's: a float output's are refined, as the backward's are.)
+  if constexpr (kKeep) keep->wide[kept_pixel] = check.backward_needs_double();
+  if (check.forward_needs_double()) s.in_double.forward(p, s.R, r, out, C);
+}
 
 // LRN(+ReLU) of pixels [begin, end) of x (C channels each), forward into the same pixels of
 // y, which may equal x. With backward_pixels, the unit every kernel builds on: lrn_relu runs
@@ -366,6 +480,7 @@ void forward_pixels(const LrnParams& p, const T* x, T* y, int64_t C, int64_t beg
   if (!scratch) scratch = &own.emplace(C, effective_radius(p.depth_radius, C), /*backward=*/false);
   BlockScratch<A>& s = *scratch;
   const A bias = A(p.bias), alpha = A(p.alpha), beta = A(p.beta);
+  const A floor = A(norm_floor(p, s.R));  // (FloatRowCheck)
   constexpr bool kRefineOutput = sizeof(T) > 2;
   // Keeping or not is known when compiling each copy of the loop: as a run-time branch in
   // the grouped loop below it cost registers both ways (the pooled forward 14% slower).
@@ -381,12 +496,19 @@ void forward_pixels(const LrnParams& p, const T* x, T* y, int64_t C, int64_t beg
     const int64_t n_pixels = std::min(s.block_pixels, end - first);
     const auto [ahead, ahead_end] = prefetch_range(first, n_pixels, end, C * int64_t(sizeof(T)));
     prefetch_rows(x, ahead, ahead_end, C);
+    if constexpr (kWindowsInRegisters<T, A, kWidth>) {
+      for (int64_t i = 0; i < n_pixels; ++i) {
+        const int64_t pixel = first + i;
+        forward_pixel_in_registers<kKind, kWidth, kKeep>(p, s, x + pixel * C, y + pixel * C, keep, pixel - begin, floor);
+      }
+      continue;
+    }
     for (int64_t i = 0; i < n_pixels; ++i) load_and_square(s, i, x + (first + i) * C, p.relu);
     for (int64_t i = 0; i < n_pixels; ++i) {
       const WindowSums<A, kWidth> squares(s, s.squares_row(i));
       const A* r = s.r_row(i);
       T* out = y + (first + i) * C;
-      FloatRowCheck<A> check, kept_check;
+      FloatRowCheck<A> check(floor);
       const int64_t kept_pixel = first + i - begin;
       // Up to four vectors side by side (for_each_vector_group): each is one long chain of
       // dependent operations (window, power, product). 5-13% faster than one at a time on an
@@ -401,15 +523,13 @@ void forward_pixels(const LrnParams& p, const T* x, T* y, int64_t C, int64_t beg
         for (int64_t k = 0; k < K; ++k) norm_powers<kKind, A, kRefineOutput>(norm[k], beta, power[k], inverse[k]);
         for (int64_t k = 0; k < K; ++k) {
           const int64_t c = c0 + k * V::kLanes;
-          check.add_power(power[k]);
+          check.template add<kKind>(norm[k], power[k]);
           const Vec rc = V::load(r + c);
           store_row_vector(out, c, n, rc * power[k]);
           if constexpr (kKeep) {
             Vec kept_power = power[k], kept_inverse = inverse[k];
             // The backward's powers are refined whatever T is (as in backward_pixels).
             if constexpr (!kRefineOutput && kUnrefinedEstimateDiffers) norm_powers<kKind, A>(norm[k], beta, kept_power, kept_inverse);
-            kept_check.add_power(kept_power);
-            kept_check.add_norm(norm[k]);
             const int64_t at = kept_pixel * s.Cv + c;
             V::store(keep->r + at, rc);
             V::store(keep->power + at, kept_power);
@@ -417,9 +537,10 @@ void forward_pixels(const LrnParams& p, const T* x, T* y, int64_t C, int64_t beg
           }
         }
       });
-      if constexpr (kKeep) keep->wide[kept_pixel] = kept_check.needs_double(/*check_norms=*/true);
+      // (The kept powers' norms are the output's: one check for both.)
+      if constexpr (kKeep) keep->wide[kept_pixel] = check.backward_needs_double();
       if constexpr (FloatRowCheck<A>::kTracked) {
-        if (check.needs_double(/*check_norms=*/false)) s.in_double.forward(p, s.R, r, out, C);  // over the row
+        if (check.forward_needs_double()) s.in_double.forward(p, s.R, r, out, C);  // over the row
       }
     }
   }
@@ -478,6 +599,7 @@ void backward_pixels(const LrnParams& p, const T* x, const T* dy, T* dx, int64_t
   if (!scratch) scratch = &own.emplace(C, effective_radius(p.depth_radius, C), /*backward=*/true);
   BlockScratch<A>& s = *scratch;
   const A bias = A(p.bias), alpha = A(p.alpha), beta = A(p.beta);
+  const A floor = A(norm_floor(p, s.R));  // (FloatRowCheck)
   with_window_width(s, [&](auto width) {
   constexpr int64_t kWidth = decltype(width)::value;
   for (int64_t first = begin; first < end; first += s.block_pixels) {
@@ -496,7 +618,7 @@ void backward_pixels(const LrnParams& p, const T* x, const T* dy, T* dx, int64_t
       const A* r = s.r_row(i);
       A* g = s.g_row(i);
       A* t = s.t_row(i) + s.R;
-      FloatRowCheck<A> check;
+      FloatRowCheck<A> check(floor);
       for_each_vector_group<A>(C, [&](auto vectors, int64_t c0, int64_t n) {  // as in forward_pixels
         constexpr int64_t K = decltype(vectors)::value;
         Vec norm[K], power[K], inverse[K];
@@ -504,12 +626,11 @@ void backward_pixels(const LrnParams& p, const T* x, const T* dy, T* dx, int64_t
         for (int64_t k = 0; k < K; ++k) norm_powers<kKind, A>(norm[k], beta, power[k], inverse[k]);
         for (int64_t k = 0; k < K; ++k) {
           const int64_t c = c0 + k * V::kLanes;
-          check.add_power(power[k]);
-          check.add_norm(norm[k]);
+          check.template add<kKind>(norm[k], power[k]);
           store_gradient_terms<A>(g, t, c, n, load_row_vector(dy_row, c, n), V::load(r + c), power[k], inverse[k]);
         }
       });
-      s.wide[i] = check.needs_double(/*check_norms=*/true);
+      s.wide[i] = check.backward_needs_double();
     }
     gradient_from_terms<kWidth>(p, s, n_pixels, s.r.data(), s.wide.data(), dy + first * C, dx + first * C);
   }
