@@ -401,7 +401,7 @@ struct KeptNorms {
 // (kHasLaneShifts) and a window of width kWidth reaches at most one vector either side.
 // Measured with scripts/cpu_kernel_bench.cc on an AVX2 AMD EPYC (B/A, AlexNet's tensors, two
 // threads): lrn_relu forward 0.90-0.95, lrn_relu_max_pool forward 0.85-0.91 and backward
-// 0.81-0.84 (its rows' norms come from this forward); in L2, one thread, 0.97-1.03. The
+// 0.81-0.91 (its rows' norms come from this forward); in L2, one thread, 0.97-1.03. The
 // 16-bit types keep the scratch rows: streamed one vector at a time, they were 3-14% slower.
 template <typename T, typename A, int64_t kWidth>
 constexpr bool kWindowsInRegisters =
