@@ -402,7 +402,8 @@ struct KeptNorms {
 // Measured with scripts/cpu_kernel_bench.cc on an AVX2 AMD EPYC (B/A, AlexNet's tensors, two
 // threads): lrn_relu forward 0.90-0.95, lrn_relu_max_pool forward 0.85-0.91 and backward
 // 0.81-0.91 (its rows' norms come from this forward); in L2, one thread, 0.97-1.03. The
-// 16-bit types keep the scratch rows: streamed one vector at a time, they were 3-14% slower.
+// 16-bit types keep the scratch rows: streamed, they were 3-14% slower one vector at a time
+// and 1-10% slower two at a time.
 template <typename T, typename A, int64_t kWidth>
 constexpr bool kWindowsInRegisters =
     std::is_same_v<T, float> && kHasLaneShifts<A> && kWidth != 0 && (kWidth - 1) / 2 <= Simd<A>::kLanes;
