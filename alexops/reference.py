@@ -45,18 +45,24 @@ def _pair(value):
     return (value, value) if isinstance(value, int) else tuple(value)
 
 
+def pooled_size(size, window, stride, padding):
+    """TensorFlow's max-pool output size along one axis, in exact integers: SAME ceil(size /
+    stride); VALID (size - window + stride) / stride with C's truncation, negative where
+    TensorFlow refuses the shape."""
+    if padding == "SAME":
+        return -(-size // stride)
+    numerator = size - window + stride
+    return numerator // stride if numerator >= 0 else -(-numerator // stride)
+
+
 def pool_windows(rows, cols, ksize=3, strides=2, padding="VALID"):
     """[(oh, ow, row slice, col slice)] of TensorFlow's max-pool windows, clipped to the image
     (padding takes no part in the max)."""
     (kh, kw), (sh, sw) = _pair(ksize), _pair(strides)
     sizes = []
     for size, k, s in ((rows, kh, sh), (cols, kw, sw)):
-        if padding == "SAME":
-            out = -(-size // s)
-            sizes.append((out, max(0, (out - 1) * s + k - size) // 2))
-        else:
-            numerator = size - k + s  # divided with C's truncation, as TensorFlow does, in exact integers
-            sizes.append((numerator // s if numerator >= 0 else -(-numerator // s), 0))
+        out = pooled_size(size, k, s, padding)
+        sizes.append((out, max(0, (out - 1) * s + k - size) // 2 if padding == "SAME" else 0))
     (out_rows, top), (out_cols, left) = sizes
     return out_rows, out_cols, [
         (oh, ow, slice(max(0, oh * sh - top), min(rows, oh * sh - top + kh)),
