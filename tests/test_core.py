@@ -228,6 +228,14 @@ def test_norms_float_cannot_hold_are_redone_in_double(scale, bias, alpha, beta, 
                              relu=False)
 
 
+def test_readme_overflow_example():
+    """README's example: a lone 1e20, whose square overflows float, gives 1e20 (1 + 1e40)^-0.75."""
+    x = np.zeros((1, 1, 1, 64), np.float32)
+    x[..., 10] = 1e20
+    y = _core.forward(x, depth_radius=5, bias=1.0, alpha=1.0, beta=0.75)
+    assert y[..., 10] == pytest.approx(1e-10, rel=1e-6)
+
+
 @pytest.mark.parametrize("beta", [0.5, 0.75])
 @pytest.mark.parametrize("depth_radius", [2, 4, 5])
 def test_compiled_window_widths_at_every_channel_count(depth_radius, beta):
