@@ -47,13 +47,28 @@ def check_nhwc_rank(rank, shape, what="x"):
 
 
 def pool_pair(value, what):
-    """An int or a pair of ints, each >= 1, as (rows, cols)."""
-    kind = "an int or a pair of ints (rows, cols)"
-    pair = (value, value) if isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_)) else value
-    try:
-        rows, cols = pair
-    except (TypeError, ValueError):
-        raise TypeError(f"{what} must be {kind}, got {value!r}") from None
+    """(rows, cols), each an int >= 1, from the forms tf.nn.max_pool2d takes: an int, or a list
+    or tuple (any sequence) of 1, 2 or 4 ints. Four are NHWC, whose batch and depth entries must be 1 (the
+    write-up's `ksize=[1, 3, 3, 1]`): the op pools over rows and cols only."""
+    kind = "an int or a pair of ints (rows, cols), or 1 or 4 ints as in tf.nn.max_pool2d"
+    if isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_)):
+        entries = (value, value)
+    else:
+        try:
+            entries = tuple(value)
+        except TypeError:
+            entries = ()
+        if len(entries) == 1:
+            entries *= 2
+        if len(entries) not in (2, 4):
+            raise TypeError(f"{what} must be {kind}, got {value!r}")
+    if len(entries) == 4:
+        batch, depth = (_int_at_least(e, 1, what, kind, value) for e in (entries[0], entries[3]))
+        if (batch, depth) != (1, 1):
+            raise ValueError(f"{what} {list(value)} would pool over the batch or depth dimension: its first and "
+                             f"last entries must be 1 (this op pools over rows and cols only)")
+        entries = entries[1:3]
+    rows, cols = entries
     return _int_at_least(rows, 1, what, kind, value), _int_at_least(cols, 1, what, kind, value)
 
 

@@ -43,10 +43,13 @@ class LRNReLU(_LRNLayer):
 @keras.saving.register_keras_serializable(package="alexops")
 class LRNReLUMaxPool(_LRNLayer):
     """max_pool2d(LRN(relu(x))) over NHWC input, AlexNet's block in one op: the arguments of
-    tf.nn.lrn, then the max-pool's ksize, strides (an int or a pair) and padding."""
+    tf.nn.lrn, then the max-pool's ksize, strides (as alexops.lrn_relu_max_pool takes them) and
+    padding ("valid" or "same" in any case, as Keras's pooling layers take it)."""
 
     def __init__(self, depth_radius=5, bias=1.0, alpha=1.0, beta=0.5, relu=True, ksize=3, strides=2, padding="VALID",
                  **kwargs):
+        if isinstance(padding, str):
+            padding = padding.upper()
         ksize, strides, padding = _validate.check_pool_arguments(ksize, strides, padding)
         super().__init__(depth_radius, bias, alpha, beta, relu, **kwargs)
         self.ksize = ksize

@@ -68,8 +68,9 @@ def lrn_relu_max_pool(x, depth_radius=5, bias=1.0, alpha=1.0, beta=0.5, relu=Tru
     """AlexNet's block in one op: `tf.nn.max_pool2d(tf.nn.lrn(tf.nn.relu(x), depth_radius, bias,
     alpha, beta), ksize, strides, padding)` on NHWC x, without storing the LRN's output.
 
-    ksize and strides are an int or a pair (rows, cols); padding is "VALID" or "SAME", with
-    tf.nn.max_pool2d's output sizes. The max skips NaN, as TensorFlow's CPU max-pool does (a
+    ksize and strides are an int or a pair (rows, cols), or tf.nn.max_pool2d's list of 1 or 4
+    (NHWC: `[1, 3, 3, 1]`; pooling over the batch or depth is refused); padding is "VALID" or
+    "SAME", with tf.nn.max_pool2d's output sizes. The max skips NaN, as TensorFlow's CPU max-pool does (a
     window of nothing but NaN gives the dtype's lowest value). The gradient sends each entry
     of dpooled to the first maximum of its window in row-major order (a window of equal
     values sends it to its top-left member), as TensorFlow's max-pool gradient does, and

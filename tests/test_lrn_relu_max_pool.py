@@ -194,6 +194,9 @@ def test_nan_and_inf_follow_the_composite():
     (dict(strides=(1, 2**64)), ValueError, r"strides must be < 2\*\*63"),
     (dict(strides=(1, 0)), ValueError, "strides must be >= 1"),
     (dict(ksize=(3, 3, 3)), TypeError, "ksize must be an int or a pair"),
+    (dict(ksize=[1, 3, 3, 2]), ValueError, "batch or depth"),
+    (dict(strides=[2, 2, 2, 1]), ValueError, "batch or depth"),
+    (dict(strides=[1, 0, 2, 1]), ValueError, "strides must be >= 1"),
     (dict(ksize=2.5), TypeError, "ksize"),
     (dict(padding="valid"), ValueError, "padding must be 'VALID' or 'SAME'"),
     (dict(depth_radius=-1), ValueError, "depth_radius"),
@@ -206,6 +209,24 @@ def test_bad_arguments(door, kwargs, error, match):
             anp.lrn_relu_max_pool(x, **kwargs)
         else:
             alexops.lrn_relu_max_pool(x, **kwargs)
+
+
+@pytest.mark.parametrize("ksize, strides, pair", [([1, 3, 3, 1], [1, 2, 2, 1], (3, 2)), ([3], [2], (3, 2)),
+                                                  ((1, 2, 3, 1), (1, 1, 2, 1), ((2, 3), (1, 2)))])
+def test_tf_style_window_lists(ksize, strides, pair):
+    """ksize and strides as tf.nn.max_pool2d also takes them (the write-up's code passes
+    [1, 3, 3, 1] and [1, 2, 2, 1]): the same result as the ints, and as the composite."""
+    x = random_input((2, 9, 8, 5), seed=21, dtype=np.float32)
+    params = dict(depth_radius=2, alpha=0.1, beta=0.75)
+    same = anp.lrn_relu_max_pool(x, ksize=pair[0], strides=pair[1], **params)
+    np.testing.assert_array_equal(anp.lrn_relu_max_pool(x, ksize=ksize, strides=strides, **params), same)
+    pooled = alexops.lrn_relu_max_pool(x, ksize=ksize, strides=strides, **params).numpy()
+    np.testing.assert_array_equal(pooled, same)
+    composite = tf.nn.max_pool2d(tf.nn.lrn(tf.nn.relu(x), **params), ksize, strides, "VALID").numpy()
+    np.testing.assert_allclose(pooled, composite, rtol=1e-5, atol=1e-6)
+    layer = LRNReLUMaxPool(ksize=ksize, strides=strides, **params)
+    np.testing.assert_array_equal(layer(x).numpy(), same)
+    assert layer.get_config()["ksize"] == list(pair[0] if isinstance(pair[0], tuple) else (pair[0],) * 2)
 
 
 def test_wrong_rank_is_rejected_at_build_and_run_time():
@@ -312,6 +333,11 @@ def test_layer_config_round_trips_and_validates():
         LRNReLUMaxPool(ksize=0)
     with pytest.raises(ValueError):
         LRNReLUMaxPool(padding="FULL")
+    # Padding in any case, as Keras's own pooling layers take it; kept as TensorFlow names it.
+    lower = LRNReLUMaxPool(padding="same")
+    assert lower.padding == "SAME" and lower.get_config()["padding"] == "SAME"
+    x = random_input((1, 6, 5, 3), seed=22, dtype=np.float32)
+    np.testing.assert_array_equal(lower(x).numpy(), LRNReLUMaxPool(padding="SAME")(x).numpy())
 
 
 @pytest.mark.parametrize("ksize, strides, padding", [(3, 2, "VALID"), (3, 2, "SAME"), ((5, 2), (1, 3), "VALID"),
