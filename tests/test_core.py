@@ -228,6 +228,22 @@ def test_norms_float_cannot_hold_are_redone_in_double(scale, bias, alpha, beta, 
                              relu=False)
 
 
+@pytest.mark.parametrize("channels", [8, 16, 21, 64])
+@pytest.mark.parametrize("beta", [0.75, 1.0])
+@pytest.mark.parametrize("scale, alpha", [(1e-16, 1.0), (1e-13, 1e-6)])
+def test_gradient_terms_float_cannot_hold_are_redone_in_double(scale, alpha, beta, channels):
+    """Bias 0 and norms just above the floor of the test above (N ~ 1e-32): the backward's
+    t = dy r N^(-beta-1) (~1e40) overflows float, while dx, r times the difference of two such
+    terms, is ~1e23. Float once gave -inf there; the pixel is redone in double. Whole rows of
+    such inputs, so that no channel below the floor flags the row anyway."""
+    x = random_input((2, 1, 3, channels), seed=channels, dtype=np.float32, away_from_zero=True) * np.float32(scale)
+    dy = random_input(x.shape, seed=channels + 1, dtype=np.float32)
+    params = dict(depth_radius=2, bias=0.0, alpha=alpha, beta=beta, relu=False)
+    assert np.isfinite(reference_backward(x, dy, **params)).all()
+    assert np.isfinite(_core.backward(x, dy, **params)).all()
+    assert_matches_reference(x, dy, cancelling_terms=True, **params)
+
+
 def test_readme_overflow_example():
     """README's example: a lone 1e20, whose square overflows float, gives 1e20 (1 + 1e40)^-0.75."""
     x = np.zeros((1, 1, 1, 64), np.float32)

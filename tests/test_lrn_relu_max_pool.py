@@ -79,10 +79,13 @@ def test_every_dtype_and_power(dtype, beta):
 
 @pytest.mark.parametrize("channels", [21, 64])
 @pytest.mark.parametrize("beta", [0.5, 0.75])
-@pytest.mark.parametrize("scale, bias", [(1e18, 1.0), (1e20, 1.0), (1e-21, 0.0)], ids=["huge", "overflowing", "tiny"])
+@pytest.mark.parametrize("scale, bias", [(1e18, 1.0), (1e20, 1.0), (1e-21, 0.0), (1e-16, 0.0)],
+                         ids=["huge", "overflowing", "tiny", "gradient-terms-overflow"])
 def test_pixels_that_float_gets_wrong_are_redone_in_double(scale, bias, beta, channels):
     """Huge norms (N ~ 1e37: the backward's N^(-beta-1) underflows in float), norms whose sum
-    of squares overflows float (N ~ 1e40), and subnormal ones (bias 0, tiny x). The CPU kernels
+    of squares overflows float (N ~ 1e40), subnormal ones (bias 0, tiny x), and norms just
+    above those (bias 0, x ~ 1e-16), whose backward terms dy r N^(-beta-1) overflow float at
+    beta 0.75 though dx is ~1e23 (its backward takes the norms from the forward). The CPU kernels
     redo such pixels in double; the block's backward takes its norms from its own forward pass
     over the rows, which must flag the same pixels. C = 64 fills whole vectors at every ISA
     level, so no padding lane (whose N is the bias) flags the row instead."""

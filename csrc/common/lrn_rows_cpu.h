@@ -147,6 +147,9 @@ ALEXOPS_INLINE void norm_powers(typename Simd<A>::Vec n, A beta, typename Simd<A
 //    estimate where it reads it as 0 (AVX2) and not where it does not (AVX-512, exact sqrt);
 //  - inf: the sum of squares overflowed (|x| ~ 1e20), while N^(-beta) would be a normal number;
 //  - in the backward, above 2^40: t = dy r N^(-beta-1) underflows there while dx does not.
+// And in the backward, a t that is not finite (add_gradient_terms): t overflows for N just
+// above the floor (x ~ 1e-16 with bias 0: N^(-beta-1) ~ 1e55), while dx, the difference of
+// two such terms times r, is ~1e23. (A NaN t, from a NaN input, is redone too: NaN in double.)
 // A NaN N is not flagged: it comes from a NaN input, and is NaN in double too. One min and one
 // max per vector; for a general beta (a scalar pow per lane anyway) also a sum of power * 0,
 // NaN once some N^(-beta) overflowed. The lanes past C count too: their N is bias, so with
@@ -169,14 +172,20 @@ struct FloatRowCheck {
     }
   }
 
+  // The backward's t = dy r N^(-beta-1), of the norms added (or, with none added, of norms
+  // checked before).
+  ALEXOPS_INLINE void add_gradient_terms(typename V::Vec t) {
+    if constexpr (kTracked) terms_ = t * A(0) + terms_;  // NaN once a t is inf or NaN
+  }
+
   bool forward_needs_double() const { return outside(std::numeric_limits<A>::max()); }
-  bool backward_needs_double() const { return outside(kBackwardCeiling); }
+  bool backward_needs_double() const { return outside(kBackwardCeiling) || any_lane_nonzero<A>(terms_); }
 
  private:
   A floor_;
   typename V::Vec least_ = typename V::Vec{} + std::numeric_limits<A>::infinity();
   typename V::Vec greatest_ = typename V::Vec{} - std::numeric_limits<A>::infinity();
-  typename V::Vec poisoned_{};
+  typename V::Vec poisoned_{}, terms_{};
 
   bool outside(A ceiling) const {
     if constexpr (!kTracked) return false;
@@ -555,9 +564,11 @@ void forward_pixels(const LrnParams& p, const T* x, T* y, int64_t C, int64_t beg
 // set to exact zeros: there r and dy are 0, but N may be 0 or negative (bias <= 0), and
 // 0 * inf or 0 * NaN is NaN.
 template <typename A, typename Vec = typename Simd<A>::Vec>
-ALEXOPS_INLINE void store_gradient_terms(A* g, A* t, int64_t c, int64_t n, Vec dy, Vec r, Vec power, Vec inverse) {
-  const Vec scaled = dy * power;
-  Simd<A>::store(t + c, first_lanes<A>(scaled * r * inverse, n));
+ALEXOPS_INLINE void store_gradient_terms(A* g, A* t, int64_t c, int64_t n, Vec dy, Vec r, Vec power, Vec inverse,
+                                         FloatRowCheck<A>& check) {
+  const Vec scaled = dy * power, terms = first_lanes<A>(scaled * r * inverse, n);
+  check.add_gradient_terms(terms);
+  Simd<A>::store(t + c, terms);
   Simd<A>::store(g + c, scaled);
 }
 
@@ -628,7 +639,8 @@ void backward_pixels(const LrnParams& p, const T* x, const T* dy, T* dx, int64_t
         for (int64_t k = 0; k < K; ++k) {
           const int64_t c = c0 + k * V::kLanes;
           check.template add<kKind>(norm[k], power[k]);
-          store_gradient_terms<A>(g, t, c, n, load_row_vector(dy_row, c, n), V::load(r + c), power[k], inverse[k]);
+          store_gradient_terms<A>(g, t, c, n, load_row_vector(dy_row, c, n), V::load(r + c), power[k], inverse[k],
+                                  check);
         }
       });
       s.wide[i] = check.backward_needs_double();
@@ -639,7 +651,8 @@ void backward_pixels(const LrnParams& p, const T* x, const T* dy, T* dx, int64_t
 }
 
 // backward_pixels for pixels whose forward kept their norms (KeptNorms, the first pixel's at
-// its rows' start): the same dx, bit for bit, without computing N again. dx may equal dy.
+// its rows' start): the same dx, bit for bit, without computing N again. dx may equal dy. Marks
+// in kept.wide the pixels to redo in double for their t (FloatRowCheck::add_gradient_terms).
 template <typename T, typename A>
 void backward_pixels_from_kept(const LrnParams& p, const KeptNorms<A>& kept, const T* dy, T* dx, int64_t C,
                                int64_t begin, int64_t end, BlockScratch<A>& s) {
@@ -654,10 +667,12 @@ void backward_pixels_from_kept(const LrnParams& p, const KeptNorms<A>& kept, con
       const A *r = kept.r + row, *power = kept.power + row, *inverse = kept.inverse + row;
       A* g = s.g_row(i);
       A* t = s.t_row(i) + s.R;
+      FloatRowCheck<A> terms_check(A(0));  // its norms were checked in the forward (kept.wide)
       for_each_vector<A>(C, [&](int64_t c, int64_t n) {
         store_gradient_terms<A>(g, t, c, n, load_row_vector(dy_row, c, n), V::load(r + c), V::load(power + c),
-                                V::load(inverse + c));
+                                V::load(inverse + c), terms_check);
       });
+      kept.wide[k0 + i] |= terms_check.backward_needs_double();
     }
     gradient_from_terms<kWidth>(p, s, n_pixels, kept.r + k0 * s.Cv, kept.wide + k0, dy + first * C, dx + first * C);
   }
