@@ -13,6 +13,9 @@ Two comparisons per AlexNet LRN shape, side by side in one process:
 The calls are interleaved in a new random order every round, over two inputs each (so one
 input's cache state does not favour whoever runs next), and the medians are printed.
 
+With float32 and a 16-bit dtype, it then times the fused op in every dtype named side by side
+(interleaved, same shape), for the target "16-bit no slower per element than float32".
+
     python scripts/lrn_for_free.py [--dtype float32,float16,bfloat16] [--rounds 30] [--batch 64]
 """
 import argparse
@@ -124,6 +127,46 @@ def measure(name, batch, dtype, rounds, pool, threads):
     return m
 
 
+def measure_per_element(name, batch, dtypes, rounds):
+    """The fused op in each dtype on the same shape, interleaved in one set of rounds: the
+    target "16-bit no slower per element than float32", through TensorFlow and preallocated."""
+    shape = (batch,) + SHAPES[name]
+    calls = {}
+    for dtype in dtypes:
+        xs = [tf.cast(tf.random.stateless_normal(shape, seed=(i, 1)), dtype) for i in range(2)]
+        dys = [tf.cast(tf.random.stateless_normal(shape, seed=(i, 2)), dtype) for i in range(2)]
+        x_arrays, dy_arrays = [x.numpy() for x in xs], [dy.numpy() for dy in dys]
+        y, dx = np.empty_like(x_arrays[0]), np.empty_like(x_arrays[0])
+        fused = tf.function(lambda x: alexops.lrn_relu(x, **LRN_PARAMS))
+
+        @tf.function
+        def fused_pair(x, dy):
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                out = alexops.lrn_relu(x, **LRN_PARAMS)
+            return out, tape.gradient(out, x, dy)
+
+        def into_pair(x_arrays=x_arrays, dy_arrays=dy_arrays, y=y, dx=dx):
+            x, dy = random.choice(x_arrays), random.choice(dy_arrays)
+            anp.lrn_relu(x, **LRN_PARAMS, out=y)
+            anp.lrn_relu_grad(x, dy, **LRN_PARAMS, out=dx)
+
+        calls[("TF forward", dtype)] = lambda xs=xs, fused=fused: fused(random.choice(xs))
+        calls[("TF fwd+bwd", dtype)] = lambda xs=xs, dys=dys, f=fused_pair: f(random.choice(xs), random.choice(dys))
+        calls[("preallocated forward", dtype)] = (
+            lambda x_arrays=x_arrays, y=y: anp.lrn_relu(random.choice(x_arrays), **LRN_PARAMS, out=y))
+        calls[("preallocated fwd+bwd", dtype)] = into_pair
+    m = interleaved_medians(calls, rounds)
+    print(f"{name} {list(shape)}, the fused op per dtype, interleaved (target: 16-bit <= float32):")
+    for what in dict.fromkeys(what for what, _ in calls):
+        times = ", ".join(f"{dtype} {m[(what, dtype)]:.2f} ms" for dtype in dtypes)
+        verdicts = ", ".join(
+            f"{dtype} {m[(what, dtype)] / m[(what, 'float32')]:.2f}x "
+            f"{'met' if m[(what, dtype)] <= m[(what, 'float32')] else 'NOT met'}"
+            for dtype in dtypes if dtype != "float32")
+        print(f"  {what:22s} {times}; {verdicts}")
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--dtype", default="float32", help="comma-separated: float32,float16,bfloat16")
@@ -133,10 +176,14 @@ def main():
     threads = _core.get_num_threads()
     print(f"LRN for free: {describe_cpu()}, CPU kernels {_core.cpu_isa()}, {threads} threads, "
           f"tensorflow {tf.__version__}, {args.rounds} interleaved rounds, medians")
+    dtypes = args.dtype.split(",")
     with concurrent.futures.ThreadPoolExecutor(threads) as pool:
-        for dtype in args.dtype.split(","):
+        for dtype in dtypes:
             for name in SHAPES:
                 measure(name, args.batch, dtype, args.rounds, pool, threads)
+    if "float32" in dtypes and len(dtypes) > 1:
+        for name in SHAPES:
+            measure_per_element(name, args.batch, dtypes, args.rounds)
 
 
 if __name__ == "__main__":
