@@ -69,6 +69,18 @@ def relu_grad_into(x, dy, dx):
         np.multiply(dy[image], x[image] > 0, out=dx[image])
 
 
+def fused_functions():
+    """tf.functions of the fused op: forward, and forward with its gradient given dy."""
+    @tf.function
+    def fused_pair(x, dy):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            out = alexops.lrn_relu(x, **LRN_PARAMS)
+        return out, tape.gradient(out, x, dy)
+
+    return tf.function(lambda x: alexops.lrn_relu(x, **LRN_PARAMS)), fused_pair
+
+
 def measure(name, batch, dtype, rounds, pool, threads):
     shape = (batch,) + SHAPES[name]
     xs = [tf.cast(tf.random.stateless_normal(shape, seed=(i, 1)), dtype) for i in range(2)]
@@ -83,14 +95,7 @@ def measure(name, batch, dtype, rounds, pool, threads):
 
     relu = tf.function(tf.nn.relu)
     relu_pair = tf.function(lambda x, dy: (tf.nn.relu(x), tf.raw_ops.ReluGrad(gradients=dy, features=x)))
-    fused = tf.function(lambda x: alexops.lrn_relu(x, **LRN_PARAMS))
-
-    @tf.function
-    def fused_pair(x, dy):
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            out = alexops.lrn_relu(x, **LRN_PARAMS)
-        return out, tape.gradient(out, x, dy)
+    fused, fused_pair = fused_functions()
 
     def relu_pair_into():
         x, dy = pick(x_arrays), pick(dy_arrays)
@@ -137,15 +142,7 @@ def measure_per_element(name, batch, dtypes, rounds):
         dys = [tf.cast(tf.random.stateless_normal(shape, seed=(i, 2)), dtype) for i in range(2)]
         x_arrays, dy_arrays = [x.numpy() for x in xs], [dy.numpy() for dy in dys]
         y, dx = np.empty_like(x_arrays[0]), np.empty_like(x_arrays[0])
-        fused = tf.function(lambda x: alexops.lrn_relu(x, **LRN_PARAMS))
-
-        @tf.function
-        def fused_pair(x, dy):
-            with tf.GradientTape() as tape:
-                tape.watch(x)
-                out = alexops.lrn_relu(x, **LRN_PARAMS)
-            return out, tape.gradient(out, x, dy)
-
+        fused, fused_pair = fused_functions()
         def into_pair(x_arrays=x_arrays, dy_arrays=dy_arrays, y=y, dx=dx):
             x, dy = random.choice(x_arrays), random.choice(dy_arrays)
             anp.lrn_relu(x, **LRN_PARAMS, out=y)
