@@ -139,17 +139,42 @@ ALEXOPS_INLINE void norm_powers(typename Simd<A>::Vec n, A beta, typename Simd<A
   }
 }
 
-// Watches one float row's norms N for the pixels float arithmetic gets wrong, to be redone in
-// double (PixelInDouble). The powers are right, and N is right to 2^-40 of itself, for N in
-// [floor, ceiling]; outside it:
-//  - below norm_floor (N <= 0 too): the squares or alpha * sum that went subnormal lost their
+// The float norms N that FloatRowCheck trusts, for one call's parameters: N is right to 2^-40
+// of itself, and its powers are normal numbers, in [floor, ceiling]. Outside it:
+//  - below the floor (N <= 0 too): the squares or alpha * sum that went subnormal lost their
 //    low bits (x ~ 1e-21 with bias 0), and a subnormal N defeats the reciprocal-sqrt
 //    estimate where it reads it as 0 (AVX2) and not where it does not (AVX-512, exact sqrt);
-//  - inf: the sum of squares overflowed (|x| ~ 1e20), while N^(-beta) would be a normal number;
-//  - in the backward, above 2^40: t = dy r N^(-beta-1) underflows there while dx does not.
-// And in the backward, a t that is not finite (add_gradient_terms): t overflows for N just
-// above the floor (x ~ 1e-16 with bias 0: N^(-beta-1) ~ 1e55), while dx, the difference of
-// two such terms times r, is ~1e23. (A NaN t, from a NaN input, is redone too: NaN in double.)
+//  - above the forward's ceiling: N^(-beta) is subnormal (N > 2^(124/beta), so only for beta
+//    near 1 and above: |x| ~ 1e13 at beta 1.5), or N = inf (the sum of squares overflowed,
+//    |x| ~ 1e20), while y = r N^(-beta) would be a normal number;
+//  - above the backward's ceiling: t = dy r N^(-beta-1) underflows while dx does not: 2^40,
+//    where N^(-beta-1) is 2^-70 at AlexNet's beta 0.75; lower for larger beta, at that margin.
+// The floor: a square or alpha * sum below 2^-126 is off by up to 2^-150, so a float N is
+// off by up to (1 + |alpha| (2R + 1)) 2^-150 in all; above the floor that is under 2^-40 of
+// N. (AlexNet's LRN: ~1e-30; the bias keeps N above it.)
+struct NormRange {
+  float floor, forward_ceiling, backward_ceiling;
+  float window_width;  // 2R + 1: a window of t overflows where t (2R + 1) would
+};
+
+inline NormRange norm_range(const LrnParams& p, int64_t R) {
+  const double beta = p.beta, largest = std::numeric_limits<float>::max(), two_to_40 = std::ldexp(1.0, 40);
+  const double floor = std::ldexp(1.0 + std::fabs(double(p.alpha)) * (2.0 * double(R) + 1.0), -110);
+  const double forward_ceiling = beta > 0 ? std::min(largest, std::exp2(124.0 / beta)) : largest;
+  double backward_ceiling = beta > -1 ? std::min(two_to_40, std::exp2(70.0 / (beta + 1))) : two_to_40;
+  // The backward's factor 2 alpha beta (gradient_from_terms), where it is subnormal (alpha
+  // under ~1e-38), has lost digits: then no norm is trusted, and every pixel runs in double.
+  const float two_alpha_beta = 2.0f * p.alpha * p.beta;
+  if (two_alpha_beta != 0 && std::fabs(two_alpha_beta) < std::numeric_limits<float>::min())
+    backward_ceiling = -double(std::numeric_limits<float>::infinity());
+  return {float(std::min(floor, largest)), float(forward_ceiling), float(backward_ceiling), float(2 * R + 1)};
+}
+
+// Watches one float row's norms N for the pixels float arithmetic gets wrong, to be redone in
+// double (PixelInDouble): N outside NormRange; and in the backward, a t = dy r N^(-beta-1)
+// whose window would not be finite (add_gradient_terms): t overflows for N just above the
+// floor (x ~ 1e-16 with bias 0: N^(-beta-1) ~ 1e55), while dx, the difference of two such
+// terms times r, is ~1e23. (A NaN t, from a NaN input, is redone too: NaN in double.)
 // A NaN N is not flagged: it comes from a NaN input, and is NaN in double too. One min and one
 // max per vector; for a general beta (a scalar pow per lane anyway) also a sum of power * 0,
 // NaN once some N^(-beta) overflowed. The lanes past C count too: their N is bias, so with
@@ -159,9 +184,8 @@ template <typename A>
 struct FloatRowCheck {
   using V = Simd<A>;
   static constexpr bool kTracked = std::is_same_v<A, float>;
-  static constexpr A kBackwardCeiling = A(int64_t(1) << 40);
 
-  explicit FloatRowCheck(A floor) : floor_(floor) {}
+  explicit FloatRowCheck(const NormRange& range) : range_(range) {}
 
   template <PowerKind kKind>
   ALEXOPS_INLINE void add(typename V::Vec norm, typename V::Vec power) {
@@ -175,36 +199,31 @@ struct FloatRowCheck {
   // The backward's t = dy r N^(-beta-1), of the norms added (or, with none added, of norms
   // checked before).
   ALEXOPS_INLINE void add_gradient_terms(typename V::Vec t) {
-    if constexpr (kTracked) terms_ = t * A(0) + terms_;  // NaN once a t is inf or NaN
+    if constexpr (kTracked) terms_ = (t * A(range_.window_width)) * A(0) + terms_;  // NaN once inf or NaN
   }
 
-  bool forward_needs_double() const { return outside(std::numeric_limits<A>::max()); }
-  bool backward_needs_double() const { return outside(kBackwardCeiling) || any_lane_nonzero<A>(terms_); }
+  bool forward_needs_double() const { return outside(A(range_.forward_ceiling)); }
+  bool backward_needs_double() const {
+    return outside(A(range_.backward_ceiling)) || any_lane_nonzero<A>(terms_);
+  }
 
  private:
-  A floor_;
+  NormRange range_;
   typename V::Vec least_ = typename V::Vec{} + std::numeric_limits<A>::infinity();
   typename V::Vec greatest_ = typename V::Vec{} - std::numeric_limits<A>::infinity();
   typename V::Vec poisoned_{}, terms_{};
 
   bool outside(A ceiling) const {
     if constexpr (!kTracked) return false;
-    return any_lane_nonzero<A>(least_ < floor_) || any_lane_nonzero<A>(greatest_ > ceiling) ||
+    return any_lane_nonzero<A>(least_ < A(range_.floor)) || any_lane_nonzero<A>(greatest_ > ceiling) ||
            any_lane_nonzero<A>(poisoned_);
   }
 };
 
-// FloatRowCheck's floor: a square or alpha * sum below 2^-126 is off by up to 2^-150, so a
-// float N is off by up to (1 + |alpha| (2R + 1)) 2^-150 in all; above this floor that is under
-// 2^-40 of N. (AlexNet's LRN: ~1e-30; the bias keeps N above it.)
-inline float norm_floor(const LrnParams& p, int64_t R) {
-  const double floor = std::ldexp(1.0 + std::fabs(double(p.alpha)) * (2.0 * double(R) + 1.0), -110);
-  return float(std::min(floor, double(std::numeric_limits<float>::max())));
-}
-
 // One pixel in double precision with direct window sums, for the float pixels FloatRowCheck
-// flags (rare: bias ~0 with tiny inputs, |x| beyond ~1e19, or ~1e6 in the backward). There float
-// intermediates lose the answer while the answer itself is a normal number: squares of
+// flags (rare: bias ~0 with tiny inputs, |x| beyond ~1e19, ~1e13 at beta 1.5, or ~1e6 in the
+// backward). There float intermediates lose the answer while the answer itself is a normal
+// number: squares of
 // x ~ 1e-21 are subnormal (a few bits left) though y = x N^(-1/2) ~ 1; t = dy r N^(-beta-1)
 // underflows for N ~ 1e38 (~1e-48) though dx, r times a window of t, is ~1e-29. In double
 // every intermediate keeps its value. O(C * R) work.
@@ -424,7 +443,7 @@ constexpr bool kWindowsInRegisters =
 // its kept_pixel'th rows.
 template <PowerKind kKind, int64_t kWidth, bool kKeep, typename T, typename A>
 ALEXOPS_INLINE void forward_pixel_in_registers(const LrnParams& p, BlockScratch<A>& s, const T* in, T* out,
-                                               const KeptNorms<A>* keep, int64_t kept_pixel, A floor) {
+                                               const KeptNorms<A>* keep, int64_t kept_pixel, const NormRange& range) {
   using V = Simd<A>;
   using Vec = typename V::Vec;
   constexpr int64_t L = V::kLanes;
@@ -435,7 +454,7 @@ ALEXOPS_INLINE void forward_pixel_in_registers(const LrnParams& p, BlockScratch<
   const int64_t kept_at = kept_pixel * s.Cv;
   A *const kept_r = kKeep ? keep->r + kept_at : nullptr, *const kept_power = kKeep ? keep->power + kept_at : nullptr,
            *const kept_inverse = kKeep ? keep->inverse + kept_at : nullptr;
-  FloatRowCheck<A> check(floor);
+  FloatRowCheck<A> check(range);
   // Vector c's output (n channels) from its r and norms.
   const auto output = [&](int64_t c, int64_t n, Vec r_c, Vec norm) {
     Vec power, inverse;
@@ -490,7 +509,7 @@ void forward_pixels(const LrnParams& p, const T* x, T* y, int64_t C, int64_t beg
   if (!scratch) scratch = &own.emplace(C, effective_radius(p.depth_radius, C), /*backward=*/false);
   BlockScratch<A>& s = *scratch;
   const A bias = A(p.bias), alpha = A(p.alpha), beta = A(p.beta);
-  const A floor = A(norm_floor(p, s.R));  // (FloatRowCheck)
+  const NormRange range = norm_range(p, s.R);  // (FloatRowCheck)
   constexpr bool kRefineOutput = sizeof(T) > 2;
   // Keeping or not is known when compiling each copy of the loop: as a run-time branch in
   // the grouped loop below it cost registers both ways (the pooled forward 14% slower).
@@ -509,7 +528,7 @@ void forward_pixels(const LrnParams& p, const T* x, T* y, int64_t C, int64_t beg
     if constexpr (kWindowsInRegisters<T, A, kWidth>) {
       for (int64_t i = 0; i < n_pixels; ++i) {
         const int64_t pixel = first + i;
-        forward_pixel_in_registers<kKind, kWidth, kKeep>(p, s, x + pixel * C, y + pixel * C, keep, pixel - begin, floor);
+        forward_pixel_in_registers<kKind, kWidth, kKeep>(p, s, x + pixel * C, y + pixel * C, keep, pixel - begin, range);
       }
       continue;
     }
@@ -518,7 +537,7 @@ void forward_pixels(const LrnParams& p, const T* x, T* y, int64_t C, int64_t beg
       const WindowSums<A, kWidth> squares(s, s.squares_row(i));
       const A* r = s.r_row(i);
       T* out = y + (first + i) * C;
-      FloatRowCheck<A> check(floor);
+      FloatRowCheck<A> check(range);
       const int64_t kept_pixel = first + i - begin;
       // Up to four vectors side by side (for_each_vector_group): each is one long chain of
       // dependent operations (window, power, product). 5-13% faster than one at a time on an
@@ -611,7 +630,7 @@ void backward_pixels(const LrnParams& p, const T* x, const T* dy, T* dx, int64_t
   if (!scratch) scratch = &own.emplace(C, effective_radius(p.depth_radius, C), /*backward=*/true);
   BlockScratch<A>& s = *scratch;
   const A bias = A(p.bias), alpha = A(p.alpha), beta = A(p.beta);
-  const A floor = A(norm_floor(p, s.R));  // (FloatRowCheck)
+  const NormRange range = norm_range(p, s.R);  // (FloatRowCheck)
   with_window_width(s, [&](auto width) {
   constexpr int64_t kWidth = decltype(width)::value;
   for (int64_t first = begin; first < end; first += s.block_pixels) {
@@ -630,7 +649,7 @@ void backward_pixels(const LrnParams& p, const T* x, const T* dy, T* dx, int64_t
       const A* r = s.r_row(i);
       A* g = s.g_row(i);
       A* t = s.t_row(i) + s.R;
-      FloatRowCheck<A> check(floor);
+      FloatRowCheck<A> check(range);
       for_each_vector_group<A>(C, [&](auto vectors, int64_t c0, int64_t n) {  // as in forward_pixels
         constexpr int64_t K = decltype(vectors)::value;
         Vec norm[K], power[K], inverse[K];
@@ -657,6 +676,7 @@ template <typename T, typename A>
 void backward_pixels_from_kept(const LrnParams& p, const KeptNorms<A>& kept, const T* dy, T* dx, int64_t C,
                                int64_t begin, int64_t end, BlockScratch<A>& s) {
   using V = Simd<A>;
+  const NormRange range = norm_range(p, s.R);  // (FloatRowCheck)
   with_window_width(s, [&](auto width) {
   constexpr int64_t kWidth = decltype(width)::value;
   for (int64_t first = begin; first < end; first += s.block_pixels) {
@@ -667,7 +687,7 @@ void backward_pixels_from_kept(const LrnParams& p, const KeptNorms<A>& kept, con
       const A *r = kept.r + row, *power = kept.power + row, *inverse = kept.inverse + row;
       A* g = s.g_row(i);
       A* t = s.t_row(i) + s.R;
-      FloatRowCheck<A> terms_check(A(0));  // its norms were checked in the forward (kept.wide)
+      FloatRowCheck<A> terms_check(range);  // its norms were checked in the forward (kept.wide)
       for_each_vector<A>(C, [&](int64_t c, int64_t n) {
         store_gradient_terms<A>(g, t, c, n, load_row_vector(dy_row, c, n), V::load(r + c), V::load(power + c),
                                 V::load(inverse + c), terms_check);
