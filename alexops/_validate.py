@@ -47,8 +47,8 @@ def check_nhwc_rank(rank, shape, what="x"):
 
 
 def pool_pair(value, what):
-    """(rows, cols), each an int >= 1, from the forms tf.nn.max_pool2d takes: an int, or a list
-    or tuple (any sequence) of 1, 2 or 4 ints. Four are NHWC, whose batch and depth entries must be 1 (the
+    """(rows, cols), each an int >= 1, from the forms tf.nn.max_pool2d takes: an int, or a
+    sequence of 1, 2 or 4 ints. Four are NHWC, whose batch and depth entries must be 1 (the
     write-up's `ksize=[1, 3, 3, 1]`): the op pools over rows and cols only."""
     kind = "an int or a pair of ints (rows, cols), or 1 or 4 ints as in tf.nn.max_pool2d"
     if isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_)):

@@ -70,11 +70,11 @@ def lrn_relu_max_pool(x, depth_radius=5, bias=1.0, alpha=1.0, beta=0.5, relu=Tru
 
     ksize and strides are an int or a pair (rows, cols), or tf.nn.max_pool2d's list of 1 or 4
     (NHWC: `[1, 3, 3, 1]`; pooling over the batch or depth is refused); padding is "VALID" or
-    "SAME", with tf.nn.max_pool2d's output sizes. The max skips NaN, as TensorFlow's CPU max-pool does (a
-    window of nothing but NaN gives the dtype's lowest value). The gradient sends each entry
-    of dpooled to the first maximum of its window in row-major order (a window of equal
-    values sends it to its top-left member), as TensorFlow's max-pool gradient does, and
-    recomputes the LRN from x: nothing is stored between the passes.
+    "SAME", with tf.nn.max_pool2d's output sizes. The max skips NaN, as TensorFlow's CPU
+    max-pool does (a window of nothing but NaN gives the dtype's lowest value). The gradient
+    sends each entry of dpooled to the first maximum of its window in row-major order (a window
+    of equal values sends it to its top-left member), as TensorFlow's max-pool gradient does,
+    and recomputes the LRN from x: nothing is stored between the passes.
 
     Speed: on the CPUs measured it is the fastest way to run the block. Its CUDA kernel is still a first,
     untuned version: on an H100 it is 2.4-4.4x slower forward, and 5.8-10x slower forward+backward,
