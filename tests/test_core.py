@@ -5,8 +5,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from alexops import _core
-from helpers import (FLOAT_DTYPES, SHAPE_AND_PARAMS, assert_close_to_reference, case_id, gradient_term_scale,
-                     random_input, reference_backward, reference_forward)
+from helpers import (BFLOAT16, FLOAT_DTYPES, SHAPE_AND_PARAMS, assert_close_to_reference, case_id,
+                     gradient_term_scale, random_input, reference_backward, reference_forward)
 
 
 def assert_matches_reference(x, dy, cancelling_terms=False, **params):
@@ -287,15 +287,25 @@ def test_powers_float_cannot_hold_are_redone_in_double(beta, channels):
     assert_matches_reference(x, dy, cancelling_terms=True, depth_radius=2, bias=1.0, alpha=1.0, beta=beta, relu=False)
 
 
-FLOAT32_NORMAL = (2.0**-126, float(np.finfo(np.float32).max))
+def normal_range(dtype):
+    """The least and greatest normal numbers of a storage dtype."""
+    if dtype == BFLOAT16:
+        import ml_dtypes  # (BFLOAT16 is set only where it is installed)
+        info = ml_dtypes.finfo(dtype)
+    else:
+        info = np.finfo(dtype)
+    return float(info.tiny), float(info.max)
 
 
-def test_random_extreme_magnitudes_are_right_wherever_the_answer_is_a_normal_float():
+@pytest.mark.parametrize("dtype", [np.dtype(np.float32), np.dtype(np.float16)] + [BFLOAT16] * (BFLOAT16 is not None),
+                         ids=str)
+def test_random_extreme_magnitudes_are_right_wherever_the_answer_is_a_normal_number(dtype):
     """Random magnitudes (|x| from 1e-25 to 1e25, dy from 1e-10 to 1e10), biases (0 to 1e10),
     alphas (1e-40 to 1e5), betas and radii: wherever the float64 reference is 0 or a normal
-    float32, the kernels agree with it to float32's tolerance. (Where dx's two terms overflow
-    float themselves, their cancellation is not judged.) This search found the defects the
-    tests above pin down."""
+    number of the storage type, the kernels agree with it to that type's tolerance. (Where
+    dx's two terms overflow it themselves, their cancellation is not judged.) This search, in
+    float32, found the defects the tests above pin down."""
+    least, greatest = normal_range(dtype)
     rng = np.random.default_rng(2026)
     for trial in range(400):
         channels = int(rng.choice([1, 3, 8, 9, 16, 21, 64]))
@@ -305,8 +315,9 @@ def test_random_extreme_magnitudes_are_right_wherever_the_answer_is_a_normal_flo
             x = np.sign(rng.standard_normal(shape)) * scale * (1 + 0.1 * rng.random(shape))
         else:
             x = rng.standard_normal(shape) * scale
-        x = x.astype(np.float32)
-        dy = (rng.standard_normal(shape) * 10.0 ** rng.uniform(-10, 10)).astype(np.float32)
+        with np.errstate(over="ignore"):  # float16 inputs beyond its range are inf, as they would be
+            x = x.astype(np.float32).astype(dtype)
+            dy = (rng.standard_normal(shape) * 10.0 ** rng.uniform(-10, 10)).astype(np.float32).astype(dtype)
         alpha = 10.0 ** rng.uniform(-40, 5) if rng.random() < 0.7 else float(rng.choice([1.0, 1e-4]))
         params = {key: np.float32(value).item() for key, value in dict(
             bias=rng.choice([0.0, 1e-30, 1e-10, 1.0, 2.0, 1e10]), alpha=alpha,
@@ -318,16 +329,15 @@ def test_random_extreme_magnitudes_are_right_wherever_the_answer_is_a_normal_flo
         for name, actual, reference, backward in (("y", _core.forward(x, **params), y_reference, False),
                                                   ("dx", _core.backward(x, dy, **params), dx_reference, True)):
             magnitude = np.abs(reference)
-            judged = np.isfinite(reference) & ((magnitude == 0) | ((magnitude >= FLOAT32_NORMAL[0]) &
-                                                                   (magnitude <= FLOAT32_NORMAL[1])))
+            judged = np.isfinite(reference) & ((magnitude == 0) | ((magnitude >= least) & (magnitude <= greatest)))
             if not judged.any():
                 continue
             scale_of_terms = None
             if backward:
                 scale_of_terms = max(float(magnitude[judged].max()), term_scale)
-                if scale_of_terms > FLOAT32_NORMAL[1]:
+                if scale_of_terms > greatest:
                     continue
-            assert_close_to_reference(actual[judged], reference[judged], np.float32, backward=backward,
+            assert_close_to_reference(actual[judged], reference[judged], dtype, backward=backward,
                                       scale=scale_of_terms, what=f"{name}, trial {trial}: x ~ {scale:.3g}, {params}")
 
 
