@@ -244,6 +244,11 @@ def test_gradient_terms_float_cannot_hold_are_redone_in_double(scale, alpha, bet
     assert_matches_reference(x, dy, cancelling_terms=True, **params)
 
 
+def alike_magnitudes(rng, shape, scale):
+    """Random signs, every |value| within 10% of scale: no small element hides a large one's error."""
+    return np.sign(rng.standard_normal(shape)) * scale * (1 + 0.1 * rng.random(shape))
+
+
 @pytest.mark.parametrize("channels", [11, 16, 64])
 def test_gradient_window_float_cannot_hold_is_redone_in_double(channels):
     """Each t = dy r N^(-beta-1) is finite (~1e38) but a window of eleven of them is not, while
@@ -251,8 +256,8 @@ def test_gradient_window_float_cannot_hold_is_redone_in_double(channels):
     gave -inf."""
     rng = np.random.default_rng(channels)
     shape = (2, 1, 3, channels)
-    x = (np.sign(rng.standard_normal(shape)) * 4.4e-14 * (1 + 0.1 * rng.random(shape))).astype(np.float32)
-    dy = (np.sign(rng.standard_normal(shape)) * (1 + 0.1 * rng.random(shape))).astype(np.float32)
+    x = alike_magnitudes(rng, shape, 4.4e-14).astype(np.float32)
+    dy = alike_magnitudes(rng, shape, 1.0).astype(np.float32)
     params = dict(depth_radius=5, bias=0.0, alpha=1.0, beta=1.0, relu=False)
     assert np.isfinite(reference_backward(x, dy, **params)).all()
     assert np.isfinite(_core.backward(x, dy, **params)).all()
@@ -266,7 +271,7 @@ def test_gradient_with_a_subnormal_two_alpha_beta_runs_in_double(channels):
     in float, and dx, where its two terms cancel in part, was off by ~1e-5 of itself."""
     rng = np.random.default_rng(channels)
     shape = (2, 1, 3, channels)
-    x = (np.sign(rng.standard_normal(shape)) * 3e9 * (1 + 0.1 * rng.random(shape))).astype(np.float32)
+    x = alike_magnitudes(rng, shape, 3e9).astype(np.float32)
     dy = random_input(shape, seed=channels + 1, dtype=np.float32)
     assert_matches_reference(x, dy, cancelling_terms=True, depth_radius=2, bias=0.0, alpha=1e-40, beta=0.3,
                              relu=False)
@@ -281,8 +286,7 @@ def test_powers_float_cannot_hold_are_redone_in_double(beta, channels):
     these N is redone in double already: N > 2^40 or less.)"""
     rng = np.random.default_rng(channels)
     scale = np.sqrt(2.0 ** (134 / beta) / 5)
-    x = (np.sign(rng.standard_normal((2, 1, 3, channels))) * scale * (1 + 0.1 * rng.random((2, 1, 3, channels))))
-    x = x.astype(np.float32)
+    x = alike_magnitudes(rng, (2, 1, 3, channels), scale).astype(np.float32)
     dy = random_input(x.shape, seed=channels + 1, dtype=np.float32)
     assert_matches_reference(x, dy, cancelling_terms=True, depth_radius=2, bias=1.0, alpha=1.0, beta=beta, relu=False)
 
@@ -311,8 +315,8 @@ def test_random_extreme_magnitudes_are_right_wherever_the_answer_is_a_normal_num
         channels = int(rng.choice([1, 3, 8, 9, 16, 21, 64]))
         shape = (1, 2, 2, channels)
         scale = 10.0 ** rng.uniform(-25, 25)
-        if rng.random() < 0.3:  # every |x| alike, so that no small channel hides a large one's error
-            x = np.sign(rng.standard_normal(shape)) * scale * (1 + 0.1 * rng.random(shape))
+        if rng.random() < 0.3:
+            x = alike_magnitudes(rng, shape, scale)
         else:
             x = rng.standard_normal(shape) * scale
         with np.errstate(over="ignore"):  # float16 inputs beyond its range are inf, as they would be

@@ -155,19 +155,25 @@ ALEXOPS_INLINE void norm_powers(typename Simd<A>::Vec n, A beta, typename Simd<A
 struct NormRange {
   float floor, forward_ceiling, backward_ceiling;
   float window_width;  // 2R + 1: a window of t overflows where t (2R + 1) would
+  // The backward's factor 2 alpha beta (gradient_from_terms) is subnormal in float (alpha under
+  // ~1e-38) and has lost digits: every pixel's backward runs in double.
+  bool backward_all_in_double;
 };
+
+// The backward's factor 2 alpha beta, in A, as gradient_from_terms and the check use it.
+template <typename A>
+A two_alpha_beta(const LrnParams& p) {
+  return A(2) * A(p.alpha) * A(p.beta);
+}
 
 inline NormRange norm_range(const LrnParams& p, int64_t R) {
   const double beta = p.beta, largest = std::numeric_limits<float>::max(), two_to_40 = std::ldexp(1.0, 40);
   const double floor = std::ldexp(1.0 + std::fabs(double(p.alpha)) * (2.0 * double(R) + 1.0), -110);
   const double forward_ceiling = beta > 0 ? std::min(largest, std::exp2(124.0 / beta)) : largest;
-  double backward_ceiling = beta > -1 ? std::min(two_to_40, std::exp2(70.0 / (beta + 1))) : two_to_40;
-  // The backward's factor 2 alpha beta (gradient_from_terms), where it is subnormal (alpha
-  // under ~1e-38), has lost digits: then no norm is trusted, and every pixel runs in double.
-  const float two_alpha_beta = 2.0f * p.alpha * p.beta;
-  if (two_alpha_beta != 0 && std::fabs(two_alpha_beta) < std::numeric_limits<float>::min())
-    backward_ceiling = -double(std::numeric_limits<float>::infinity());
-  return {float(std::min(floor, largest)), float(forward_ceiling), float(backward_ceiling), float(2 * R + 1)};
+  const double backward_ceiling = beta > -1 ? std::min(two_to_40, std::exp2(70.0 / (beta + 1))) : two_to_40;
+  const float factor = two_alpha_beta<float>(p);
+  return {float(std::min(floor, largest)), float(forward_ceiling), float(backward_ceiling), float(2 * R + 1),
+          factor != 0 && std::fabs(factor) < std::numeric_limits<float>::min()};
 }
 
 // Watches one float row's norms N for the pixels float arithmetic gets wrong, to be redone in
@@ -204,7 +210,8 @@ struct FloatRowCheck {
 
   bool forward_needs_double() const { return outside(A(range_.forward_ceiling)); }
   bool backward_needs_double() const {
-    return outside(A(range_.backward_ceiling)) || any_lane_nonzero<A>(terms_);
+    if constexpr (!kTracked) return false;
+    return range_.backward_all_in_double || outside(A(range_.backward_ceiling)) || any_lane_nonzero<A>(terms_);
   }
 
  private:
@@ -223,10 +230,9 @@ struct FloatRowCheck {
 // One pixel in double precision with direct window sums, for the float pixels FloatRowCheck
 // flags (rare: bias ~0 with tiny inputs, |x| beyond ~1e19, ~1e13 at beta 1.5, or ~1e6 in the
 // backward). There float intermediates lose the answer while the answer itself is a normal
-// number: squares of
-// x ~ 1e-21 are subnormal (a few bits left) though y = x N^(-1/2) ~ 1; t = dy r N^(-beta-1)
-// underflows for N ~ 1e38 (~1e-48) though dx, r times a window of t, is ~1e-29. In double
-// every intermediate keeps its value. O(C * R) work.
+// number: squares of x ~ 1e-21 are subnormal (a few bits left) though y = x N^(-1/2) ~ 1;
+// t = dy r N^(-beta-1) underflows for N ~ 1e38 (~1e-48) though dx, r times a window of t, is
+// ~1e-29. In double every intermediate keeps its value. O(C * R) work.
 struct PixelInDouble {
   Buffer<double> rows;  // r, N, and the backward's g and t
 
@@ -599,7 +605,7 @@ ALEXOPS_INLINE void gradient_from_terms(const LrnParams& p, BlockScratch<A>& s, 
                                         const char* wide, const T* dy, T* dx) {
   using V = Simd<A>;
   using Vec = typename V::Vec;
-  const A two_alpha_beta = A(2) * A(p.alpha) * A(p.beta);
+  const A factor = two_alpha_beta<A>(p);
   const int64_t C = s.C;
   for (int64_t i = 0; i < n_pixels; ++i) {
     T* out = dx + i * C;
@@ -614,7 +620,7 @@ ALEXOPS_INLINE void gradient_from_terms(const LrnParams& p, BlockScratch<A>& s, 
     const A* g = s.g_row(i);
     for_each_vector<A>(C, [&](int64_t c, int64_t n) {
       const Vec rc = V::load(r + c);
-      const Vec d_r = V::load(g + c) - two_alpha_beta * rc * scaled_dy.window(c);
+      const Vec d_r = V::load(g + c) - factor * rc * scaled_dy.window(c);
       store_row_vector(out, c, n, p.relu ? (rc > A(0) ? d_r : Vec{}) : d_r);  // ReluGrad: 0 at x <= 0
     });
   }
