@@ -97,9 +97,13 @@ __device__ inline double reciprocal_sqrt(double v) { return rsqrt(v); }
 // issue, and it made their forward 13% faster on an H100 (docs/gpu-tuning.md). q is never
 // subnormal (that would need N > 2^252), and inf, 0 and NaN map to themselves as in sqrtf.
 __device__ inline float root_of_reciprocal_sqrt(float q) {
+#if defined(__CUDA_ARCH__)
   float root;
   asm("sqrt.approx.f32 %0, %1;" : "=f"(root) : "f"(q));
   return root;
+#else  // compiled for the host: scripts/cuda_on_cpu, which runs the kernels on the CPU
+  return sqrtf(q);
+#endif
 }
 __device__ inline double root_of_reciprocal_sqrt(double q) { return sqrt(q); }
 
