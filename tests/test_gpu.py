@@ -294,6 +294,8 @@ POOL_CASES = [  # (shape, depth_radius, ksize, strides, padding)
     ((2, 6, 5, 16), 2, 2**40, 1, "SAME"),   # a global pool: sizes past int32 reach the kernel small
     ((1, 5, 7, 8), 1, 2**62, 2**62, "SAME"),
     ((1, 5, 7, 8), 1, 2, 2**62, "VALID"),   # one window per axis
+    ((1, 56, 56, 64), 4, 3, 2, "VALID"),    # AlexNet's rows, whole
+    ((2, 27, 27, 192), 4, 3, 2, "VALID"),   # (version 1 refuses float64's backward here: too wide)
 ]
 
 

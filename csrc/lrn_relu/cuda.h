@@ -25,6 +25,10 @@ enum class CudaKernel { kAuto, kRegisters, kTiled };
 // "auto", "registers" or "tiled"; false for anything else.
 bool parse_cuda_kernel(const std::string& name, CudaKernel* kernel);
 
+// ALEXOPS_CUDA_KERNEL's choice, read once: kAuto where it is unset or not a kernel's name. It
+// also picks lrn_relu_max_pool's kernel ("tiled": its version 1).
+CudaKernel kernel_from_environment();
+
 // How the register kernel lays out a pixel: G = 1 << group_shift lanes, each with a run of
 // vectors_per_lane 16-byte vectors; windows reach at most max_radius (4 or 8) channels.
 struct CudaRegisterLayout {

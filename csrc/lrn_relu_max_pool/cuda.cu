@@ -1,6 +1,15 @@
-// CUDA ReLU + LRN + max-pool, version 1: correct first, simple, not yet tuned (see
-// docs/gpu-tuning.md). The LRN output lives only in shared memory:
+// CUDA ReLU + LRN + max-pool (see docs/gpu-tuning.md). The LRN output lives only in shared
+// memory. Two versions; the launchers take version 2 wherever it applies:
 //
+// Version 2, for the shapes lrn_relu's register kernel takes (cuda_register_layout: AlexNet's,
+// in every dtype) and 16-byte aligned data: rows' LRN in lane groups (common/lrn_lanes_cuda.cuh:
+// 16-byte loads, windows by warp shuffles), pooling a 16-byte packet of channels at a time,
+// each window's first maximum found once. Forward: a block per output row. Backward: a block
+// per input row, which adds each window's dpooled to its first maximum in that row, then runs
+// the LRN's gradient of the row in lanes.
+//
+// Version 1, for every other shape (and with ALEXOPS_CUDA_KERNEL=tiled): correct first,
+// simple, slow (on an H100, 2-5x behind fused LRN then cuDNN's pool forward, 6-11x forward+backward).
 // Forward: a block takes one output row (n, oh). Its threads compute y = LRN(relu(x)) for the
 // window's input rows straight from global memory (each element's channel window read
 // through L1), rounded to T as the composite stores it, into shared memory; then each
@@ -9,14 +18,20 @@
 // windows holding row ih cover; each element (iw, c) of row ih then sums, in a fixed order,
 // the dpooled entries of the windows whose first maximum it is (deterministic: no atomics);
 // and the LRN's gradient of row ih follows, with t shared across the row's channels.
+//
+// Both are checked without a card by scripts/cuda_on_cpu/run.sh (in CI).
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <cstdint>
+#include <initializer_list>
 #include <limits>
 #include <string>
 #include <type_traits>
 
+#include "common/lrn_lanes_cuda.cuh"
 #include "common/lrn_math_cuda.cuh"
+#include "lrn_relu/cuda.h"
 #include "lrn_relu_max_pool/cuda.h"
 
 namespace alexops {
@@ -183,6 +198,149 @@ pool_backward(PoolKernelParams<A> p, const T* x, const T* dpooled, T* dx) {
   }
 }
 
+// ---- version 2: each row's LRN in registers, as lrn_relu's register kernel computes it ----
+// For the shapes that kernel takes (cuda_register_layout: AlexNet's, in every dtype) and
+// 16-byte aligned data. A block's rows go through lane groups (common/lrn_lanes_cuda.cuh:
+// 16-byte loads, windows by warp shuffles) into shared memory; the pooling then reads them a
+// 16-byte packet of channels at a time, and finds each window's first maximum once.
+
+// y = LRN(relu(x)) of input rows [first, first + count) of image n, rounded to T as the
+// composite stores it, into y[pixel][C] (shared). A warp takes 32 / G pixels at a time; all
+// of its lanes go through the same iterations (the shuffles need all 32) and mask the pixels
+// past the rows.
+template <PowerKind kKind, typename T, int K, int RMAX, typename A>
+__device__ void lrn_rows_in_lanes(const PoolKernelParams<A>& p, const RegisterParams<A>& lanes, const T* x, int n,
+                                  int first, int count, A* y) {
+  constexpr int RUN = K * Packet<T>::kCount;
+  const int lane = threadIdx.x & 31, sub = lane & (lanes.group_lanes - 1), pixel_in_warp = lane >> lanes.group_shift;
+  const int per_warp = 32 >> lanes.group_shift, step = int(blockDim.x >> 5) * per_warp;
+  const int pixels = count * p.cols;
+  const T* rows = x + ((int64_t(n) * p.rows + first) * p.cols) * p.channels;
+  for (int base = int(threadIdx.x >> 5) * per_warp; base < pixels; base += step) {
+    const int pixel = base + pixel_in_warp;
+    A r[RUN], out[RUN];
+    load_run<T, K>(rows + int64_t(pixel) * p.channels + sub * RUN, pixel < pixels, r);
+#pragma unroll
+    for (int j = 0; j < RUN; ++j)
+      if (p.relu && r[j] < A(0)) r[j] = A(0);  // NaN passes through, as in tf.nn.relu
+    lane_forward<kKind, RUN, RMAX>(lanes, sub, r, out);
+    if (pixel < pixels) {
+      A* at = y + pixel * p.channels + sub * RUN;
+#pragma unroll
+      for (int j = 0; j < RUN; ++j) at[j] = rounded<T>(out[j]);
+    }
+  }
+}
+
+// Packet q (channels q * kCount on) of each window's first maximum in row-major order:
+// best[e] its value, where[e] its place (row * cols + col, in y's rows; -1 where every value
+// is NaN or the lowest). y holds input rows from s0 on.
+template <typename T, typename A, int kCount = Packet<T>::kCount>
+__device__ inline void window_maximum(const PoolKernelParams<A>& p, const A* y, int s0, int oh, int ow, int q,
+                                      A (&best)[kCount], int (&where)[kCount]) {
+#pragma unroll
+  for (int e = 0; e < kCount; ++e) best[e] = p.lowest, where[e] = -1;
+  for (int r = p.row_begin(oh); r < p.row_end(oh); ++r)
+    for (int col = p.col_begin(ow); col < p.col_end(ow); ++col) {
+      const int place = (r - s0) * p.cols + col;
+      const A* v = y + place * p.channels + q * kCount;
+#pragma unroll
+      for (int e = 0; e < kCount; ++e)
+        if (v[e] > best[e]) best[e] = v[e], where[e] = place;  // a NaN is never greater: skipped, as in v1
+    }
+}
+
+// Two blocks per SM (at most 128 registers a thread) where a lane's arrays, its run and both
+// reaches, take at most 128 bytes; longer ones spill at that cap (nvcc 13.0, sm_90): one.
+template <typename T, int K, int RMAX>
+constexpr int kLanesBlocksPerSM = (K * Packet<T>::kCount + 2 * RMAX) * sizeof(Acc<T>) <= 128 ? 2 : 1;
+
+template <PowerKind kKind, typename T, int K, int RMAX, typename A = Acc<T>>
+__global__ void __launch_bounds__(kThreads, (kLanesBlocksPerSM<T, K, RMAX>))
+pool_forward_lanes(PoolKernelParams<A> p, RegisterParams<A> lanes, const T* x, T* pooled) {
+  constexpr int kCount = Packet<T>::kCount;
+  A* y = shared_scratch<A>();  // [window rows][cols][C]
+  const int packets = p.channels / kCount;
+  for (int64_t unit = blockIdx.x; unit < int64_t(p.batch) * p.out_rows; unit += gridDim.x) {
+    const int n = int(unit / p.out_rows), oh = int(unit - int64_t(n) * p.out_rows);
+    const int r0 = p.row_begin(oh);
+    lrn_rows_in_lanes<kKind, T, K, RMAX>(p, lanes, x, n, r0, p.row_end(oh) - r0, y);
+    __syncthreads();
+    T* out = pooled + unit * p.out_cols * p.channels;
+    for (int item = threadIdx.x; item < p.out_cols * packets; item += blockDim.x) {
+      const int ow = item / packets, q = item - ow * packets;
+      A best[kCount];
+      int where[kCount];
+      window_maximum<T>(p, y, r0, oh, ow, q, best, where);
+      Packet<T>::store(out + int64_t(ow) * p.channels + q * kCount, best);
+    }
+    __syncthreads();  // the next unit reuses y
+  }
+}
+
+template <PowerKind kKind, typename T, int K, int RMAX, typename A = Acc<T>>
+__global__ void __launch_bounds__(kThreads, (kLanesBlocksPerSM<T, K, RMAX>))
+pool_backward_lanes(PoolKernelParams<A> p, RegisterParams<A> lanes, const T* x, const T* dpooled, T* dx) {
+  constexpr int kCount = Packet<T>::kCount, RUN = K * kCount;
+  const int C = p.channels, packets = C / kCount;
+  const int window_rows = min(p.window_rows, p.rows);
+  A* y = shared_scratch<A>();             // [window rows][cols][C]: one output row's window rows
+  A* dy = y + window_rows * p.cols * C;   // [cols][C]: the composite's dy of row ih
+  // Windows ow and ow + passes hold no column in common: a pass's windows add to different
+  // elements, so no two threads add to one at once.
+  const int passes = (p.window_cols + p.stride_cols - 1) / p.stride_cols;
+  for (int64_t unit = blockIdx.x; unit < int64_t(p.batch) * p.rows; unit += gridDim.x) {
+    const int n = int(unit / p.rows), ih = int(unit - int64_t(n) * p.rows);
+    for (int i = threadIdx.x; i < p.cols * C; i += blockDim.x) dy[i] = A(0);
+    __syncthreads();
+    // Each window's dpooled goes to its first maximum, where that lies in row ih: the output
+    // rows whose windows hold row ih, one at a time, each with its window rows' LRN (a row
+    // shared by two of them is computed twice: that keeps float64's AlexNet rows within an
+    // SM's shared memory).
+    const T* dp = dpooled + int64_t(n) * p.out_rows * p.out_cols * C;
+    for (int oh = p.first_out_row(ih); oh <= p.last_out_row(ih); ++oh) {
+      const int r0 = p.row_begin(oh), own_row = (ih - r0) * p.cols;  // places of row ih: own_row + col
+      lrn_rows_in_lanes<kKind, T, K, RMAX>(p, lanes, x, n, r0, p.row_end(oh) - r0, y);
+      __syncthreads();
+      for (int pass = 0; pass < passes; ++pass) {
+        const int windows = (p.out_cols - pass + passes - 1) / passes;
+        for (int item = threadIdx.x; item < windows * packets; item += blockDim.x) {
+          const int w = item / packets, q = item - w * packets, ow = pass + w * passes;
+          A best[kCount], d[kCount];
+          int where[kCount];
+          window_maximum<T>(p, y, r0, oh, ow, q, best, where);
+          Packet<T>::load(dp + (int64_t(oh) * p.out_cols + ow) * C + q * kCount, d);
+#pragma unroll
+          for (int e = 0; e < kCount; ++e) {
+            const int col = where[e] - own_row;
+            if (col >= 0 && col < p.cols) dy[col * C + q * kCount + e] += d[e];
+          }
+        }
+        __syncthreads();  // (the last pass's also lets the next output row overwrite y)
+      }
+    }
+    // The LRN's gradient of row ih, in lanes, from x and dy rounded to T (the composite's dy).
+    const int lane = threadIdx.x & 31, sub = lane & (lanes.group_lanes - 1), pixel_in_warp = lane >> lanes.group_shift;
+    const int per_warp = 32 >> lanes.group_shift, step = int(blockDim.x >> 5) * per_warp;
+    const int64_t row_at = (int64_t(n) * p.rows + ih) * p.cols * C;
+    for (int base = int(threadIdx.x >> 5) * per_warp; base < p.cols; base += step) {
+      const int pixel = base + pixel_in_warp;
+      const bool inside = pixel < p.cols;
+      const int64_t at = row_at + int64_t(pixel) * C + sub * RUN;
+      A r[RUN], g[RUN];
+      load_run<T, K>(x + at, inside, r);
+#pragma unroll
+      for (int j = 0; j < RUN; ++j) {
+        if (p.relu && r[j] < A(0)) r[j] = A(0);
+        g[j] = inside ? rounded<T>(dy[pixel * C + sub * RUN + j]) : A(0);
+      }
+      lane_backward<kKind, RUN, RMAX>(lanes, sub, r, g);
+      if (inside) store_run<T, K>(dx + at, g);
+    }
+    __syncthreads();  // the next unit reuses y and dy
+  }
+}
+
 Status cuda_error(cudaError_t e, const char* what) {
   return Status::Internal(std::string(what) + ": " + cudaGetErrorName(e) + " (" + cudaGetErrorString(e) + ")");
 }
@@ -227,6 +385,34 @@ Status check_sizes(const LrnParams& params, const PoolGeometry& g) {
   return status;
 }
 
+// Whether version 2 (the lanes) takes this call, and its layout: where lrn_relu's register
+// kernel would (cuda_register_layout) and every pointer is 16-byte aligned, unless
+// ALEXOPS_CUDA_KERNEL=tiled asks for version 1 (lrn_relu's kernel choice, read the same way).
+bool lanes_layout(const LrnParams& params, const PoolGeometry& g, int element_bytes,
+                  std::initializer_list<const void*> pointers, CudaRegisterLayout* layout) {
+  if (kernel_from_environment() == CudaKernel::kTiled) return false;
+  for (const void* pointer : pointers)
+    if (reinterpret_cast<uintptr_t>(pointer) % 16 != 0) return false;
+  return cuda_register_layout(g.channels, effective_radius(params.depth_radius, g.channels), element_bytes, layout);
+}
+
+template <typename A>
+RegisterParams<A> lanes_params(const PoolKernelParams<A>& p, const CudaRegisterLayout& layout) {
+  return RegisterParams<A>{p.bias, p.alpha, p.beta, p.relu, p.channels, p.radius, 1 << layout.group_shift,
+                           layout.group_shift};
+}
+
+// Launches kernel (grid blocks of kThreads, `bytes` of shared memory) after opting it into them.
+template <typename Kernel, typename... Args>
+Status launch(Kernel kernel, unsigned grid, int64_t bytes, const PoolGeometry& g, cudaStream_t stream,
+              const char* what, Args... args) {
+  Status status = shared_memory_for(kernel, bytes, g);
+  if (!status.ok()) return status;
+  kernel<<<grid, kThreads, bytes, stream>>>(args...);
+  const cudaError_t e = cudaGetLastError();
+  return e == cudaSuccess ? Status::Ok() : cuda_error(e, what);
+}
+
 }  // namespace
 
 template <typename T>
@@ -238,13 +424,20 @@ Status lrn_relu_max_pool_forward_cuda(const LrnParams& params, const PoolGeometr
   const PoolKernelParams<A> p = kernel_params<T>(params, g);
   const int64_t bytes = int64_t(sizeof(A)) * g.max_window_rows() * g.cols * g.channels;
   const unsigned grid = unsigned(std::min(g.batch * g.out_rows, kMaxGridBlocks));
+  const char* what = "launching the lrn_relu_max_pool kernel";
+  CudaRegisterLayout layout;
+  const bool lanes = lanes_layout(params, g, int(sizeof(T)), {x, pooled}, &layout);
   with_power_kind(params.beta, [&](auto kind) {
-    const auto kernel = pool_forward<decltype(kind)::value, T>;
-    status = shared_memory_for(kernel, bytes, g);
-    if (!status.ok()) return;
-    kernel<<<grid, kThreads, bytes, stream>>>(p, x, pooled);
-    const cudaError_t e = cudaGetLastError();
-    if (e != cudaSuccess) status = cuda_error(e, "launching the lrn_relu_max_pool kernel");
+    constexpr PowerKind kKind = decltype(kind)::value;
+    if (lanes) {
+      with_register_shape<T>(layout, [&](auto k, auto max_radius) {
+        constexpr int K = decltype(k)::value, RMAX = decltype(max_radius)::value;
+        status = launch(pool_forward_lanes<kKind, T, K, RMAX>, grid, bytes, g, stream, what, p, lanes_params(p, layout),
+                        x, pooled);
+      });
+    } else {
+      status = launch(pool_forward<kKind, T>, grid, bytes, g, stream, what, p, x, pooled);
+    }
   });
   return status;
 }
@@ -256,16 +449,24 @@ Status lrn_relu_max_pool_backward_cuda(const LrnParams& params, const PoolGeomet
   Status status = check_sizes(params, g);
   if (!status.ok() || g.input_pixels() == 0 || g.channels == 0) return status;
   const PoolKernelParams<A> p = kernel_params<T>(params, g);
-  const int64_t stride = g.channels + 2 * p.radius;
-  const int64_t bytes = int64_t(sizeof(A)) * ((p.span_rows + 1) * g.cols * g.channels + g.cols * stride);
   const unsigned grid = unsigned(std::min(g.batch * g.rows, kMaxGridBlocks));
+  const char* what = "launching the lrn_relu_max_pool gradient kernel";
+  const int64_t row = g.cols * g.channels;
+  CudaRegisterLayout layout;
+  const bool lanes = lanes_layout(params, g, int(sizeof(T)), {x, dpooled, dx}, &layout);
   with_power_kind(params.beta, [&](auto kind) {
-    const auto kernel = pool_backward<decltype(kind)::value, T>;
-    status = shared_memory_for(kernel, bytes, g);
-    if (!status.ok()) return;
-    kernel<<<grid, kThreads, bytes, stream>>>(p, x, dpooled, dx);
-    const cudaError_t e = cudaGetLastError();
-    if (e != cudaSuccess) status = cuda_error(e, "launching the lrn_relu_max_pool gradient kernel");
+    constexpr PowerKind kKind = decltype(kind)::value;
+    if (lanes) {
+      const int64_t bytes = int64_t(sizeof(A)) * (g.max_window_rows() + 1) * row;  // y's rows and dy's
+      with_register_shape<T>(layout, [&](auto k, auto max_radius) {
+        constexpr int K = decltype(k)::value, RMAX = decltype(max_radius)::value;
+        status = launch(pool_backward_lanes<kKind, T, K, RMAX>, grid, bytes, g, stream, what, p,
+                        lanes_params(p, layout), x, dpooled, dx);
+      });
+    } else {
+      const int64_t bytes = int64_t(sizeof(A)) * ((p.span_rows + 1) * row + g.cols * (g.channels + 2 * p.radius));
+      status = launch(pool_backward<kKind, T>, grid, bytes, g, stream, what, p, x, dpooled, dx);
+    }
   });
   return status;
 }

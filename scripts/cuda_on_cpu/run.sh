@@ -56,3 +56,5 @@ objects+=("$work/cpu_isa.o")
 wait
 g++ -std=c++20 -O1 -pthread -I$work/csrc "$here/check.cc" "${objects[@]}" -o "$work/check"
 "$work/check"
+echo "lrn_relu_max_pool's version 1 (ALEXOPS_CUDA_KERNEL=tiled):"
+ALEXOPS_CUDA_KERNEL=tiled "$work/check" pools
