@@ -37,12 +37,21 @@ T from_double(double d) {
   }
 }
 
+// Normal random values; with `specials`, about one in 50 is NaN, +inf or -inf instead (they
+// must propagate as in the composite, on both devices alike).
+bool specials = false;
+
 template <typename T>
 std::vector<T> random_tensor(size_t n, unsigned seed) {
   std::mt19937 rng(seed);
   std::normal_distribution<double> normal;
+  std::uniform_int_distribution<int> pick(0, 149);
+  const double special[] = {std::nan(""), HUGE_VAL, -HUGE_VAL};
   std::vector<T> v(n);
-  for (auto& e : v) e = from_double<T>(normal(rng));
+  for (auto& e : v) {
+    const int k = pick(rng);
+    e = from_double<T>(specials && k < 3 ? special[k] : normal(rng));
+  }
   return v;
 }
 
@@ -59,14 +68,17 @@ double tolerance() {
 template <typename T>
 void expect_close(const std::string& what, const std::vector<T>& cuda, const std::vector<T>& cpu) {
   ++cases;
-  double largest = 0;
-  for (const T& v : cpu) largest = std::max(largest, std::fabs(as_double(v)));
+  double largest = 0;  // of the finite values
+  for (const T& v : cpu)
+    if (std::isfinite(as_double(v))) largest = std::max(largest, std::fabs(as_double(v)));
   const double tol = tolerance<T>();
   size_t bad = 0, first_bad = 0;
   for (size_t i = 0; i < cpu.size(); ++i) {
     const double a = as_double(cuda[i]), b = as_double(cpu[i]);
-    const bool same_nan = std::isnan(a) && std::isnan(b);
-    if (!same_nan && !(std::fabs(a - b) <= tol * (std::fabs(b) + largest))) {
+    // NaN where the CPU has NaN, the same infinity where it has one; else close.
+    const bool same = std::isfinite(b) ? std::fabs(a - b) <= tol * (std::fabs(b) + largest)
+                                       : (std::isnan(b) ? std::isnan(a) : a == b);
+    if (!same) {
       if (bad++ == 0) first_bad = i;
     }
   }
@@ -105,7 +117,7 @@ void check_lrn_relu(int64_t pixels, int64_t C, const LrnParams& p) {
     if (kernel == CudaKernel::kRegisters && !registers) continue;
     const std::string name = std::string("lrn_relu ") + dtype_name<T>() + " C=" + std::to_string(C) +
                              " R=" + std::to_string(p.depth_radius) + " beta=" + std::to_string(p.beta) +
-                             (kernel == CudaKernel::kTiled ? " tiled" : " registers");
+                             (kernel == CudaKernel::kTiled ? " tiled" : " registers") + (specials ? " NaN/inf" : "");
     std::vector<T> y(x.size()), dx(x.size());
     expect_ok(name, lrn_relu_forward_cuda<T>(p, x.data(), y.data(), pixels, C, nullptr, kernel));
     expect_ok(name, lrn_relu_backward_cuda<T>(p, x.data(), dy.data(), dx.data(), pixels, C, nullptr, kernel));
@@ -127,7 +139,8 @@ void check_pool(int64_t batch, int64_t rows, int64_t cols, int64_t C, int64_t ra
   const std::string name = std::string("lrn_relu_max_pool ") + dtype_name<T>() + " " + std::to_string(batch) + "x" +
                            std::to_string(rows) + "x" + std::to_string(cols) + "x" + std::to_string(C) + " R=" +
                            std::to_string(radius) + " k" + std::to_string(window) + "s" + std::to_string(stride) +
-                           (same ? " SAME" : " VALID") + " beta=" + std::to_string(beta) + (relu ? "" : " no relu");
+                           (same ? " SAME" : " VALID") + " beta=" + std::to_string(beta) + (relu ? "" : " no relu") +
+                           (specials ? " NaN/inf" : "");
   const auto x = random_tensor<T>(g.input_pixels() * C, unsigned(rows * 7 + cols + C));
   const auto dpooled = random_tensor<T>(g.output_pixels() * C, unsigned(radius + 3));
   std::vector<T> cpu_pooled(dpooled.size()), cpu_dx(x.size()), pooled(dpooled.size()), dx(x.size());
@@ -167,6 +180,14 @@ void check_dtype(bool pools_only) {
   check_pool<T>(1, 7, 27, 192, 4, 3, 2, false, 0.5f, false);  // AlexNet's lrn2 width, relu off
   check_pool<T>(1, 5, 13, 64, 7, 3, 2, false);  // windows reaching 8 channels (RMAX = 8)
   check_pool<T>(1, 6, 56, 64, 4, 3, 2, true, 1.0f);  // AlexNet's lrn1 width
+  specials = true;
+  if (!pools_only) {
+    check_lrn_relu<T>(37, 64, LrnParams{4, 1.0f, 0.1f, 0.75f, true});
+    check_lrn_relu<T>(37, 13, LrnParams{2, 1.0f, 0.1f, 0.75f, false});
+  }
+  check_pool<T>(2, 13, 13, 64, 4, 3, 2, false);
+  check_pool<T>(1, 7, 6, 13, 2, 3, 2, true);
+  specials = false;
 }
 
 }  // namespace
