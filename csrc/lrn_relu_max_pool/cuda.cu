@@ -24,6 +24,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <initializer_list>
 #include <limits>
 #include <string>
@@ -204,6 +205,29 @@ pool_backward(PoolKernelParams<A> p, const T* x, const T* dpooled, T* dx) {
 // 16-byte loads, windows by warp shuffles) into shared memory; the pooling then reads them a
 // 16-byte packet of channels at a time, and finds each window's first maximum once.
 
+// N values of A at `at`, 16-byte aligned shared memory, moved 16 bytes at a time: a warp's
+// consecutive 16-byte packets then take no bank conflicts, where scalar accesses 16 bytes
+// apart would be 4-way conflicts.
+template <int N, typename A>
+__device__ inline void load_shared(const A* at, A (&out)[N]) {
+  static_assert(N * sizeof(A) % 16 == 0, "whole 16-byte pieces");
+#pragma unroll
+  for (int i = 0; i < int(N * sizeof(A) / 16); ++i) {
+    const uint4 piece = reinterpret_cast<const uint4*>(at)[i];
+    memcpy(&out[i * (16 / sizeof(A))], &piece, 16);
+  }
+}
+template <int N, typename A>
+__device__ inline void store_shared(A* at, const A (&in)[N]) {
+  static_assert(N * sizeof(A) % 16 == 0, "whole 16-byte pieces");
+#pragma unroll
+  for (int i = 0; i < int(N * sizeof(A) / 16); ++i) {
+    uint4 piece;
+    memcpy(&piece, &in[i * (16 / sizeof(A))], 16);
+    reinterpret_cast<uint4*>(at)[i] = piece;
+  }
+}
+
 // y = LRN(relu(x)) of input rows [first, first + count) of image n, rounded to T as the
 // composite stores it, into y[pixel][C] (shared). A warp takes 32 / G pixels at a time; all
 // of its lanes go through the same iterations (the shuffles need all 32) and mask the pixels
@@ -224,11 +248,9 @@ __device__ void lrn_rows_in_lanes(const PoolKernelParams<A>& p, const RegisterPa
     for (int j = 0; j < RUN; ++j)
       if (p.relu && r[j] < A(0)) r[j] = A(0);  // NaN passes through, as in tf.nn.relu
     lane_forward<kKind, RUN, RMAX>(lanes, sub, r, out);
-    if (pixel < pixels) {
-      A* at = y + pixel * p.channels + sub * RUN;
 #pragma unroll
-      for (int j = 0; j < RUN; ++j) at[j] = rounded<T>(out[j]);
-    }
+    for (int j = 0; j < RUN; ++j) out[j] = rounded<T>(out[j]);
+    if (pixel < pixels) store_shared(y + pixel * p.channels + sub * RUN, out);
   }
 }
 
@@ -243,7 +265,8 @@ __device__ inline void window_maximum(const PoolKernelParams<A>& p, const A* y, 
   for (int r = p.row_begin(oh); r < p.row_end(oh); ++r)
     for (int col = p.col_begin(ow); col < p.col_end(ow); ++col) {
       const int place = (r - s0) * p.cols + col;
-      const A* v = y + place * p.channels + q * kCount;
+      A v[kCount];
+      load_shared(y + place * p.channels + q * kCount, v);
 #pragma unroll
       for (int e = 0; e < kCount; ++e)
         if (v[e] > best[e]) best[e] = v[e], where[e] = place;  // a NaN is never greater: skipped, as in v1
@@ -251,12 +274,16 @@ __device__ inline void window_maximum(const PoolKernelParams<A>& p, const A* y, 
 }
 
 // Two blocks per SM (at most 128 registers a thread) where a lane's arrays, its run and both
-// reaches, take at most 128 bytes; longer ones spill at that cap (nvcc 13.0, sm_90): one.
-template <typename T, int K, int RMAX>
-constexpr int kLanesBlocksPerSM = (K * Packet<T>::kCount + 2 * RMAX) * sizeof(Acc<T>) <= 128 ? 2 : 1;
+// reaches, take at most 128 bytes; longer ones spill at that cap (nvcc 13.0, sm_90), and so
+// does double's general power (exp and log): one.
+template <PowerKind kKind, typename T, int K, int RMAX>
+constexpr int kLanesBlocksPerSM =
+    (K * Packet<T>::kCount + 2 * RMAX) * sizeof(Acc<T>) > 128 || (kKind == PowerKind::kGeneral && sizeof(Acc<T>) == 8)
+        ? 1
+        : 2;
 
 template <PowerKind kKind, typename T, int K, int RMAX, typename A = Acc<T>>
-__global__ void __launch_bounds__(kThreads, (kLanesBlocksPerSM<T, K, RMAX>))
+__global__ void __launch_bounds__(kThreads, (kLanesBlocksPerSM<kKind, T, K, RMAX>))
 pool_forward_lanes(PoolKernelParams<A> p, RegisterParams<A> lanes, const T* x, T* pooled) {
   constexpr int kCount = Packet<T>::kCount;
   A* y = shared_scratch<A>();  // [window rows][cols][C]
@@ -279,7 +306,7 @@ pool_forward_lanes(PoolKernelParams<A> p, RegisterParams<A> lanes, const T* x, T
 }
 
 template <PowerKind kKind, typename T, int K, int RMAX, typename A = Acc<T>>
-__global__ void __launch_bounds__(kThreads, (kLanesBlocksPerSM<T, K, RMAX>))
+__global__ void __launch_bounds__(kThreads, (kLanesBlocksPerSM<kKind, T, K, RMAX>))
 pool_backward_lanes(PoolKernelParams<A> p, RegisterParams<A> lanes, const T* x, const T* dpooled, T* dx) {
   constexpr int kCount = Packet<T>::kCount, RUN = K * kCount;
   const int C = p.channels, packets = C / kCount;
@@ -329,10 +356,11 @@ pool_backward_lanes(PoolKernelParams<A> p, RegisterParams<A> lanes, const T* x, 
       const int64_t at = row_at + int64_t(pixel) * C + sub * RUN;
       A r[RUN], g[RUN];
       load_run<T, K>(x + at, inside, r);
+      if (inside) load_shared(dy + pixel * C + sub * RUN, g);
 #pragma unroll
       for (int j = 0; j < RUN; ++j) {
         if (p.relu && r[j] < A(0)) r[j] = A(0);
-        g[j] = inside ? rounded<T>(dy[pixel * C + sub * RUN + j]) : A(0);
+        g[j] = inside ? rounded<T>(g[j]) : A(0);
       }
       lane_backward<kKind, RUN, RMAX>(lanes, sub, r, g);
       if (inside) store_run<T, K>(dx + at, g);

@@ -36,7 +36,8 @@ for path in pathlib.Path(sys.argv[1]).rglob("*.cu*"):
         text = text[:start] + f"{indent}cuda_on_cpu::launch({config}, [&] {{ {kernel}({args}); }})" + text[i + 1:]
     path.write_text(text)
 PYEOF
-flags="-std=c++20 -O1 -g -pthread -fno-math-errno -I$work/csrc -I$cuda_include -include $here/cuda_on_cpu.h"
+# (-fno-strict-aliasing: the 16-bit packets reinterpret a uint4 as pairs, as device code may.)
+flags="-std=c++20 -O1 -g -pthread -fno-math-errno -fno-strict-aliasing -I$work/csrc -I$cuda_include -include $here/cuda_on_cpu.h"
 objects=()
 for cu in lrn_relu/cuda.cu lrn_relu/cuda_float.cu lrn_relu/cuda_double.cu lrn_relu/cuda_half.cu \
           lrn_relu/cuda_bfloat16.cu lrn_relu_max_pool/cuda.cu; do
