@@ -6,6 +6,9 @@
 // its own copy.
 #pragma once
 
+#include <cstdint>
+#include <initializer_list>
+
 #include "common/lrn_math_cuda.cuh"
 #include "lrn_relu/cuda.h"  // CudaRegisterLayout: the layouts lrn_relu's cuda_register_layout picks
 
@@ -102,6 +105,15 @@ template <typename T, int K, typename A>
 __device__ inline void store_run(T* row, const A (&in)[K * Packet<T>::kCount]) {
 #pragma unroll
   for (int k = 0; k < K; ++k) Packet<T>::store(row + k * Packet<T>::kCount, in + k * Packet<T>::kCount);
+}
+
+// The lanes' layout (cuda.h's cuda_register_layout), or false where it does not apply: also
+// for data that is not 16-byte aligned.
+bool register_layout(int64_t channels, int64_t radius, int element_bytes, std::initializer_list<const void*> pointers,
+                     CudaRegisterLayout* layout) {
+  for (const void* pointer : pointers)
+    if (reinterpret_cast<uintptr_t>(pointer) % 16 != 0) return false;
+  return cuda_register_layout(channels, radius, element_bytes, layout);
 }
 
 // Calls fn(std::integral_constant<int, K>, std::integral_constant<int, RMAX>) for the layout

@@ -130,15 +130,6 @@ backward_registers(RegisterParams<A> p, const T* x, const T* dy, T* dx, int64_t 
   }
 }
 
-// The register kernel's layout (cuda.h), or false where it does not apply: also for data that
-// is not 16-byte aligned.
-bool register_layout(int64_t channels, int64_t radius, int element_bytes, std::initializer_list<const void*> pointers,
-                     RegisterLayout* layout) {
-  for (const void* pointer : pointers)
-    if (reinterpret_cast<uintptr_t>(pointer) % 16 != 0) return false;
-  return cuda_register_layout(channels, radius, element_bytes, layout);
-}
-
 template <typename A>
 RegisterParams<A> register_params(const LrnParams& params, int64_t channels, const RegisterLayout& layout) {
   return RegisterParams<A>{A(params.bias), A(params.alpha), A(params.beta), params.relu, int(channels),

@@ -24,7 +24,6 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <cstring>
 #include <initializer_list>
 #include <limits>
 #include <string>
@@ -205,33 +204,14 @@ pool_backward(PoolKernelParams<A> p, const T* x, const T* dpooled, T* dx) {
 // 16-byte loads, windows by warp shuffles) into shared memory; the pooling then reads them a
 // 16-byte packet of channels at a time, and finds each window's first maximum once.
 
-// N values of A at `at`, 16-byte aligned shared memory, moved 16 bytes at a time: a warp's
-// consecutive 16-byte packets then take no bank conflicts, where scalar accesses 16 bytes
-// apart would be 4-way conflicts.
-template <int N, typename A>
-__device__ inline void load_shared(const A* at, A (&out)[N]) {
-  static_assert(N * sizeof(A) % 16 == 0, "whole 16-byte pieces");
-#pragma unroll
-  for (int i = 0; i < int(N * sizeof(A) / 16); ++i) {
-    const uint4 piece = reinterpret_cast<const uint4*>(at)[i];
-    memcpy(&out[i * (16 / sizeof(A))], &piece, 16);
-  }
-}
-template <int N, typename A>
-__device__ inline void store_shared(A* at, const A (&in)[N]) {
-  static_assert(N * sizeof(A) % 16 == 0, "whole 16-byte pieces");
-#pragma unroll
-  for (int i = 0; i < int(N * sizeof(A) / 16); ++i) {
-    uint4 piece;
-    memcpy(&piece, &in[i * (16 / sizeof(A))], 16);
-    reinterpret_cast<uint4*>(at)[i] = piece;
-  }
-}
-
 // y = LRN(relu(x)) of input rows [first, first + count) of image n, rounded to T as the
 // composite stores it, into y[pixel][C] (shared). A warp takes 32 / G pixels at a time; all
 // of its lanes go through the same iterations (the shuffles need all 32) and mask the pixels
 // past the rows.
+//
+// Shared memory (y, dy) moves 16 bytes a thread at a time (load_run / store_run with
+// T = A): a warp's neighbouring 16-byte packets then take no bank conflicts, where scalar
+// accesses 16 bytes apart would be 4-way conflicts. Every such address is 16-byte aligned.
 template <PowerKind kKind, typename T, int K, int RMAX, typename A>
 __device__ void lrn_rows_in_lanes(const PoolKernelParams<A>& p, const RegisterParams<A>& lanes, const T* x, int n,
                                   int first, int count, A* y) {
@@ -250,7 +230,7 @@ __device__ void lrn_rows_in_lanes(const PoolKernelParams<A>& p, const RegisterPa
     lane_forward<kKind, RUN, RMAX>(lanes, sub, r, out);
 #pragma unroll
     for (int j = 0; j < RUN; ++j) out[j] = rounded<T>(out[j]);
-    if (pixel < pixels) store_shared(y + pixel * p.channels + sub * RUN, out);
+    if (pixel < pixels) store_run<A, RUN / Packet<A>::kCount>(y + pixel * p.channels + sub * RUN, out);
   }
 }
 
@@ -266,7 +246,7 @@ __device__ inline void window_maximum(const PoolKernelParams<A>& p, const A* y, 
     for (int col = p.col_begin(ow); col < p.col_end(ow); ++col) {
       const int place = (r - s0) * p.cols + col;
       A v[kCount];
-      load_shared(y + place * p.channels + q * kCount, v);
+      load_run<A, kCount / Packet<A>::kCount>(y + place * p.channels + q * kCount, true, v);
 #pragma unroll
       for (int e = 0; e < kCount; ++e)
         if (v[e] > best[e]) best[e] = v[e], where[e] = place;  // a NaN is never greater: skipped, as in v1
@@ -356,11 +336,11 @@ pool_backward_lanes(PoolKernelParams<A> p, RegisterParams<A> lanes, const T* x, 
       const int64_t at = row_at + int64_t(pixel) * C + sub * RUN;
       A r[RUN], g[RUN];
       load_run<T, K>(x + at, inside, r);
-      if (inside) load_shared(dy + pixel * C + sub * RUN, g);
+      load_run<A, RUN / Packet<A>::kCount>(dy + pixel * C + sub * RUN, inside, g);
 #pragma unroll
       for (int j = 0; j < RUN; ++j) {
         if (p.relu && r[j] < A(0)) r[j] = A(0);
-        g[j] = inside ? rounded<T>(g[j]) : A(0);
+        g[j] = rounded<T>(g[j]);  // (0 past the row)
       }
       lane_backward<kKind, RUN, RMAX>(lanes, sub, r, g);
       if (inside) store_run<T, K>(dx + at, g);
@@ -419,9 +399,8 @@ Status check_sizes(const LrnParams& params, const PoolGeometry& g) {
 bool lanes_layout(const LrnParams& params, const PoolGeometry& g, int element_bytes,
                   std::initializer_list<const void*> pointers, CudaRegisterLayout* layout) {
   if (kernel_from_environment() == CudaKernel::kTiled) return false;
-  for (const void* pointer : pointers)
-    if (reinterpret_cast<uintptr_t>(pointer) % 16 != 0) return false;
-  return cuda_register_layout(g.channels, effective_radius(params.depth_radius, g.channels), element_bytes, layout);
+  const int64_t radius = effective_radius(params.depth_radius, g.channels);
+  return register_layout(g.channels, radius, element_bytes, pointers, layout);
 }
 
 template <typename A>
