@@ -30,24 +30,13 @@
 #include <string>
 #include <type_traits>
 
+#include "common/cuda_launch.cuh"
 #include "common/lrn_lanes_cuda.cuh"
 #include "common/lrn_math_cuda.cuh"
 #include "lrn_relu/cuda.h"
 
 namespace alexops {
 namespace {
-
-// A cap on the grid's size, not a residency target: blocks loop over the work past it.
-constexpr int64_t kMaxGridBlocks = 1 << 20;
-
-Status cuda_error(cudaError_t e, const char* what) {
-  return Status::Internal(std::string(what) + ": " + cudaGetErrorName(e) + " (" + cudaGetErrorString(e) + ")");
-}
-
-Status last_launch_status(const char* what) {
-  const cudaError_t e = cudaGetLastError();
-  return e == cudaSuccess ? Status::Ok() : cuda_error(e, what);
-}
 
 // ============================== the register kernel ======================================
 
@@ -322,18 +311,10 @@ Status launch_tiled(Kernel kernel, TiledParams<A> p, int padded_arrays, int chan
       int64_t(sizeof(A)) * ((padded_arrays + scan_arrays) * int64_t(p.stride) + channel_arrays * int64_t(p.channels));
   p.tile_pixels = int(std::max<int64_t>(1, std::min(kTargetTileBytes / bytes_per_pixel, n_pixels)));
   const int64_t shared_bytes = p.tile_pixels * bytes_per_pixel;
-  if (shared_bytes > 48 * 1024) {
-    int device = 0, optin = 0;
-    cudaError_t e = cudaGetDevice(&device);
-    if (e == cudaSuccess) e = cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device);
-    if (e != cudaSuccess) return cuda_error(e, "querying shared memory size");
-    if (shared_bytes > optin)
-      return Status::InvalidArgument("channels=" + std::to_string(p.channels) + " is too many for the GPU kernel: " +
-                                     "one pixel needs " + std::to_string(shared_bytes) +
-                                     " bytes of shared memory; this GPU allows " + std::to_string(optin));
-    e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(shared_bytes));
-    if (e != cudaSuccess) return cuda_error(e, "raising the shared memory limit");
-  }
+  const Status room = opt_in_shared_memory(kernel, shared_bytes, [&] {
+    return "channels=" + std::to_string(p.channels) + " is too many for the GPU kernel: one pixel";
+  });
+  if (!room.ok()) return room;
   const int64_t n_tiles = (n_pixels + p.tile_pixels - 1) / p.tile_pixels;
   const unsigned grid = unsigned(std::min(n_tiles, kMaxGridBlocks));
   kernel<<<grid, kTiledThreads, shared_bytes, stream>>>(p, args..., n_pixels, n_tiles);

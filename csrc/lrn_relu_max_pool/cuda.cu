@@ -29,6 +29,7 @@
 #include <string>
 #include <type_traits>
 
+#include "common/cuda_launch.cuh"
 #include "common/lrn_lanes_cuda.cuh"
 #include "common/lrn_math_cuda.cuh"
 #include "lrn_relu/cuda.h"
@@ -38,7 +39,6 @@ namespace alexops {
 namespace {
 
 constexpr int kThreads = 256;
-constexpr int64_t kMaxGridBlocks = 1 << 20;
 
 template <typename A>
 struct PoolKernelParams {
@@ -349,10 +349,6 @@ pool_backward_lanes(PoolKernelParams<A> p, RegisterParams<A> lanes, const T* x, 
   }
 }
 
-Status cuda_error(cudaError_t e, const char* what) {
-  return Status::Internal(std::string(what) + ": " + cudaGetErrorName(e) + " (" + cudaGetErrorString(e) + ")");
-}
-
 template <typename T, typename A = Acc<T>>
 PoolKernelParams<A> kernel_params(const LrnParams& params, const PoolGeometry& g) {
   const PoolParams& pool = g.pool;
@@ -367,23 +363,6 @@ PoolKernelParams<A> kernel_params(const LrnParams& params, const PoolGeometry& g
                              int(g.cols), int(g.channels), int(g.out_rows), int(g.out_cols), int(g.pad_top),
                              int(g.pad_left), int(pool.window_rows), int(pool.window_cols), int(pool.stride_rows),
                              int(pool.stride_cols), int(std::max<int64_t>(1, span)), lowest};
-}
-
-// Opts `kernel` into `bytes` of shared memory where that is over 48 KiB, or says why not.
-template <typename Kernel>
-Status shared_memory_for(Kernel kernel, int64_t bytes, const PoolGeometry& g) {
-  if (bytes <= 48 * 1024) return Status::Ok();
-  int device = 0, optin = 0;
-  cudaError_t e = cudaGetDevice(&device);
-  if (e == cudaSuccess) e = cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device);
-  if (e != cudaSuccess) return cuda_error(e, "querying shared memory size");
-  if (bytes > optin)
-    return Status::InvalidArgument("rows of " + std::to_string(g.cols) + " pixels x " + std::to_string(g.channels) +
-                                   " channels are too wide for the GPU kernel of lrn_relu_max_pool: it needs " +
-                                   std::to_string(bytes) + " bytes of shared memory; this GPU allows " +
-                                   std::to_string(optin));
-  e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes));
-  return e == cudaSuccess ? Status::Ok() : cuda_error(e, "raising the shared memory limit");
 }
 
 Status check_sizes(const LrnParams& params, const PoolGeometry& g) {
@@ -413,11 +392,13 @@ RegisterParams<A> lanes_params(const PoolKernelParams<A>& p, const CudaRegisterL
 template <typename Kernel, typename... Args>
 Status launch(Kernel kernel, unsigned grid, int64_t bytes, const PoolGeometry& g, cudaStream_t stream,
               const char* what, Args... args) {
-  Status status = shared_memory_for(kernel, bytes, g);
-  if (!status.ok()) return status;
+  const Status room = opt_in_shared_memory(kernel, bytes, [&] {
+    return "rows of " + std::to_string(g.cols) + " pixels x " + std::to_string(g.channels) +
+           " channels are too wide for the GPU kernel of lrn_relu_max_pool: it";
+  });
+  if (!room.ok()) return room;
   kernel<<<grid, kThreads, bytes, stream>>>(args...);
-  const cudaError_t e = cudaGetLastError();
-  return e == cudaSuccess ? Status::Ok() : cuda_error(e, what);
+  return last_launch_status(what);
 }
 
 }  // namespace

@@ -2,9 +2,13 @@
 // a GPU: every CUDA thread of a block is a std::thread, __syncthreads is a barrier of the
 // block's threads, and a warp shuffle is an exchange through memory between two barriers of
 // the warp's 32 threads. Blocks run one after another, so one buffer serves as every block's
-// shared memory. Nothing here says anything about speed, and it cannot show what depends on a
-// real card's scheduling (races that a barrier in the wrong place would cause may pass here);
-// compute-sanitizer on a card remains the check for that.
+// shared memory. Nothing here says anything about speed. A barrier missing between two
+// threads' accesses to one place usually leaves the results right here (the threads seldom
+// interleave as a card's warps would), so run.sh can build it all with ThreadSanitizer, which
+// reports such a pair however they happened to run: the barriers are std::barrier, whose
+// ordering it follows. Races between blocks, which run one after another here, and shared
+// memory ordered by nothing but a warp shuffle (a barrier of the warp here, not on a card)
+// stay for compute-sanitizer on a card.
 //
 // scripts/cuda_on_cpu/run.sh builds it: it rewrites each launch `k<<<grid, block, bytes,
 // stream>>>(args)` of the .cu files as `cuda_on_cpu::launch(grid, block, bytes, [&] { k(args); })`,

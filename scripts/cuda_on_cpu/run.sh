@@ -4,6 +4,13 @@
 # results with the CPU kernels' on small problems in every dtype. Slow (a thread per CUDA
 # thread) and blind to speed and to timing-dependent races; a card's run stays the real check.
 #   bash scripts/cuda_on_cpu/run.sh [CSRC_DIR]     # default: this checkout's csrc
+#   CUDA_ON_CPU_SANITIZE=thread bash scripts/cuda_on_cpu/run.sh
+# The second builds the kernels with ThreadSanitizer: two threads of a block that touch the
+# same memory, one of them writing, with no barrier between them (a missing __syncthreads,
+# a lane reading a neighbour's shared memory too early) fail the run, whatever the results.
+# Kernels are launched with a grid of at most 2 blocks (ALEXOPS_CUDA_MAX_GRID_BLOCKS), so that
+# every block loops over several units of work, as on a card only past 2^20 units: a barrier
+# missing between one unit and the next shows there.
 # Needs the CUDA toolkit's headers (no GPU, no libcudart) and g++ with C++20.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -37,7 +44,8 @@ for path in pathlib.Path(sys.argv[1]).rglob("*.cu*"):
     path.write_text(text)
 PYEOF
 # (-fno-strict-aliasing: the 16-bit packets reinterpret a uint4 as pairs, as device code may.)
-flags="-std=c++20 -O1 -g -pthread -fno-math-errno -fno-strict-aliasing -I$work/csrc -I$cuda_include -include $here/cuda_on_cpu.h"
+sanitize=${CUDA_ON_CPU_SANITIZE:+-fsanitize=$CUDA_ON_CPU_SANITIZE}
+flags="-std=c++20 -O1 -g $sanitize -DALEXOPS_CUDA_MAX_GRID_BLOCKS=2 -pthread -fno-math-errno -fno-strict-aliasing -I$work/csrc -I$cuda_include -include $here/cuda_on_cpu.h"
 objects=()
 for cu in lrn_relu/cuda.cu lrn_relu/cuda_float.cu lrn_relu/cuda_double.cu lrn_relu/cuda_half.cu \
           lrn_relu/cuda_bfloat16.cu lrn_relu_max_pool/cuda.cu; do
@@ -55,7 +63,7 @@ done
 g++ $cpu_flags -c "$work/csrc/common/cpu_isa.cc" -o "$work/cpu_isa.o" &
 objects+=("$work/cpu_isa.o")
 wait
-g++ -std=c++20 -O1 -pthread -I$work/csrc "$here/check.cc" "${objects[@]}" -o "$work/check"
+g++ -std=c++20 -O1 $sanitize -pthread -I$work/csrc "$here/check.cc" "${objects[@]}" -o "$work/check"
 "$work/check"
 echo "lrn_relu_max_pool's version 1 (ALEXOPS_CUDA_KERNEL=tiled):"
 ALEXOPS_CUDA_KERNEL=tiled "$work/check" pools
