@@ -2,7 +2,7 @@
 # Checks the CUDA kernels' logic without a GPU: builds the .cu files of csrc/ with g++ on top
 # of cuda_on_cpu.h (each CUDA thread a std::thread) and runs check.cc, which compares their
 # results with the CPU kernels' on small problems in every dtype. Slow (a thread per CUDA
-# thread) and blind to speed and to timing-dependent races; a card's run stays the real check.
+# thread) and blind to speed; for races see below. A card's run stays the real check.
 #   bash scripts/cuda_on_cpu/run.sh [CSRC_DIR]     # default: this checkout's csrc
 #   CUDA_ON_CPU_SANITIZE=thread bash scripts/cuda_on_cpu/run.sh
 # The second builds the kernels with ThreadSanitizer: two threads of a block that touch the
