@@ -56,7 +56,31 @@ using namespace alexops;
 
 namespace {
 
-enum class Mode { kForward, kBackward, kPoolForward, kPoolBackward };
+enum class Mode { kForward, kBackward, kPoolForward, kPoolBackward, kRelu, kReluBackward };
+
+// The yardstick of issue 14 ("LRN for free"): the ReLU the fused op replaces, as plain loops
+// the compiler vectorizes, over the same threads: out = max(x, 0), and its gradient
+// out = x > 0 ? dy : 0. Elementwise on the bits for the 16-bit types (a sign bit set: 0).
+template <typename T>
+bool positive(T v) {
+  if constexpr (std::is_same_v<T, float>) return v > 0;
+  else return !(v.bits & 0x8000) && v.bits != 0;
+}
+template <typename T>
+void relu_forward(const T* x, T* out, int64_t n, const ParallelFor& parallel_for) {
+  parallel_for(n, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) out[i] = positive(x[i]) ? x[i] : T{};
+  });
+}
+template <typename T>
+void relu_backward(const T* x, const T* dy, T* out, int64_t n, const ParallelFor& parallel_for) {
+  parallel_for(n, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      const T d = dy[i];  // read unconditionally, so that the loop vectorizes
+      out[i] = positive(x[i]) ? d : T{};
+    }
+  });
+}
 
 void two_threads(int64_t n, int64_t, const RangeFn& fn) {
   const int64_t half = n / 2;
@@ -132,6 +156,10 @@ struct Problem {
         ns::lrn_relu_max_pool_backward_cpu<T>(q.p, q.geometry, q.x.data(), q.dy.data(), q.out.data(),           \
                                               q.parallel_for);                                                  \
         break;                                                                                                  \
+      case Mode::kRelu: relu_forward<T>(q.x.data(), q.out.data(), q.pixels * q.C, q.parallel_for); break;       \
+      case Mode::kReluBackward:                                                                                 \
+        relu_backward<T>(q.x.data(), q.dy.data(), q.out.data(), q.pixels * q.C, q.parallel_for);               \
+        break;                                                                                                  \
     }                                                                                                           \
   }
 #ifdef ALEXOPS_BENCH_AB
@@ -178,7 +206,7 @@ void run(Mode mode, double N, int64_t C, bool threads) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const char* usage = "usage: C=64 %s N forward|backward|pool-forward|pool-backward f32|f16|bf16 [threads]\n";
+  const char* usage = "usage: C=64 %s N forward|backward|pool-forward|pool-backward|relu|relu-backward f32|f16|bf16 [threads]\n";
   if (argc < 4) {
     std::fprintf(stderr, usage, argv[0]);
     return 2;
@@ -190,6 +218,8 @@ int main(int argc, char** argv) {
   else if (!std::strcmp(what, "backward")) mode = Mode::kBackward;
   else if (!std::strcmp(what, "pool-forward")) mode = Mode::kPoolForward;
   else if (!std::strcmp(what, "pool-backward")) mode = Mode::kPoolBackward;
+  else if (!std::strcmp(what, "relu")) mode = Mode::kRelu;
+  else if (!std::strcmp(what, "relu-backward")) mode = Mode::kReluBackward;
   else {
     std::fprintf(stderr, usage, argv[0]);
     return 2;

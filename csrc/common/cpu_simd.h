@@ -226,13 +226,22 @@ ALEXOPS_INLINE typename Simd<A>::Vec vector_sqrt(typename Simd<A>::Vec v) {
 }
 
 // Whether the kernels may take windows from lanes_shifted (in registers) rather than from
-// loads: float on AVX2, where it was measured (see kWindowsInRegisters in lrn_rows_cpu.h).
-// Not measured on AVX-512 (whose shifts are one-port permutes) or the 128-bit baseline:
-// they keep the loads.
+// loads: float on AVX2 and AVX-512, where it was measured (see kWindowsInRegisters in
+// lrn_rows_cpu.h). The 128-bit baseline keeps the loads.
 template <typename A>
 constexpr bool kHasLaneShifts =
-#if defined(__AVX2__) && !defined(__AVX512F__)
+#if defined(__AVX2__)
     std::is_same_v<A, float>;
+#else
+    false;
+#endif
+
+// Whether a shift by any number of lanes (lanes_shifted) is one instruction: AVX-512's valignd.
+// On AVX2 a shift across the 128-bit halves takes a vperm2f128 too (the costly kind on an AMD
+// Zen: 0.35 ns against 0.18-0.22 for an add, BENCHMARKS.md).
+constexpr bool kShiftsAreOneInstruction =
+#if defined(__AVX512F__)
+    true;
 #else
     false;
 #endif

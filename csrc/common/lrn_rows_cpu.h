@@ -410,12 +410,70 @@ ALEXOPS_INLINE typename Simd<A>::Vec window_from_shifts(typename Simd<A>::Vec pr
   return even + odd;
 }
 
+// The window sums of a row's vectors, in registers, streamed: push() each vector's squares in
+// channel order (then zeros past the row); after the push of vector v + 1, window() is vector
+// v's sums of width kWidth = 2R + 1 (R <= kLanes).
+//  - Where a shift across the vector's halves costs more than the others (AVX2), and for
+//    widths up to 7: the 2R + 1 shifted vectors added (window_from_shifts).
+//  - Else (AVX-512, widths of 9 and more): from partial sums. Level k holds, in each lane, the
+//    sum of the 2^k squares that end there; level k + 1 is level k plus level k shifted by
+//    2^k. A window is then a few shifted levels (9 = 8 + 1): 5 shifts and 4 adds a vector
+//    where the 9 shifted vectors take 8 of each. On an AVX-512 Xeon (B/A, two threads,
+//    AlexNet's tensors, float32, with kWindowsInRegisters there) the forward took 0.88-0.92,
+//    the pooled forward 0.80-0.87; on an AVX2 AMD EPYC, the levels (up to 4, as the halves
+//    allow) were 1.06-1.13x slower than the shifts (scripts/experiments/
+//    windows-from-partial-sums.patch, with its measurements in BENCHMARKS.md).
+//    Every sum still holds only squares inside its window (see the top of this file).
 template <int64_t kWidth, typename A>
-ALEXOPS_INLINE typename Simd<A>::Vec window_in_registers(typename Simd<A>::Vec prev, typename Simd<A>::Vec cur,
-                                                         typename Simd<A>::Vec next) {
-  static_assert(kWidth >= 3 && kWidth % 2 == 1, "a window of 2R + 1 channels, R >= 1");
-  return window_from_shifts<kWidth, A>(prev, cur, next, std::make_integer_sequence<int, int(kWidth) - 2>{});
-}
+class WindowStream {
+  using Vec = typename Simd<A>::Vec;
+  static constexpr int R = int(kWidth - 1) / 2;
+  static constexpr int kHalf = int(Simd<A>::kLanes) / 2;
+  static constexpr bool kPartialSums = kShiftsAreOneInstruction && kWidth >= 9;
+  static constexpr int floor_log2(int n) { return n > 1 ? 1 + floor_log2(n / 2) : 0; }
+  static constexpr int kTop = kPartialSums ? std::min(floor_log2(int(kWidth)), floor_log2(kHalf)) : 0;
+  static_assert(kWidth % 2 == 1 && R >= 1 && R <= Simd<A>::kLanes, "a window of 2R + 1 channels, 1 <= R <= kLanes");
+
+  // Levels of vectors v - 1, v and v + 1. (Those no window reads are dropped by the compiler.)
+  Vec prev_[kTop + 1], cur_[kTop + 1], next_[kTop + 1];
+
+  template <int k>
+  ALEXOPS_INLINE void build_level() {
+    if constexpr (k <= kTop) {
+      next_[k] = next_[k - 1] + lanes_shifted<-(1 << (k - 1)), A>(cur_[k - 1], next_[k - 1], Vec{});
+      build_level<k + 1>();
+    }
+  }
+  // The sum of the window's channels from `covered` below its last (c + R) down to its first.
+  template <int covered>
+  ALEXOPS_INLINE Vec sum_of_levels() const {
+    constexpr int remaining = int(kWidth) - covered;
+    constexpr int k = std::min(kTop, floor_log2(remaining));
+    const Vec term = lanes_shifted<R - covered, A>(prev_[k], cur_[k], next_[k]);
+    if constexpr (remaining == (1 << k)) return term;
+    else return term + sum_of_levels<covered + (1 << k)>();
+  }
+  template <int k = 0>
+  ALEXOPS_INLINE void advance(Vec squares) {
+    if constexpr (k <= kTop) {
+      prev_[k] = cur_[k], cur_[k] = next_[k];
+      advance<k + 1>(squares);
+    } else {
+      next_[0] = squares;
+      build_level<1>();
+    }
+  }
+
+ public:
+  WindowStream() {
+    for (int k = 0; k <= kTop; ++k) prev_[k] = cur_[k] = next_[k] = Vec{};
+  }
+  ALEXOPS_INLINE void push(Vec squares) { advance(squares); }
+  ALEXOPS_INLINE Vec window() const {
+    if constexpr (kPartialSums) return sum_of_levels<0>();
+    else return window_from_shifts<kWidth, A>(prev_[0], cur_[0], next_[0], std::make_integer_sequence<int, int(kWidth) - 2>{});
+  }
+};
 
 // What a forward can keep for the backward of the same pixels, so that the backward need not
 // compute N again (lrn_relu_max_pool's backward, which needs the forward's y for its argmax
@@ -437,14 +495,23 @@ struct KeptNorms {
 // threads): lrn_relu forward 0.90-0.95, lrn_relu_max_pool forward 0.85-0.91 and backward
 // 0.81-0.91 (its rows' norms come from this forward); in L2, one thread, 0.97-1.03. The
 // 16-bit types keep the scratch rows: streamed, they were 3-14% slower one vector at a time
-// and 1-10% slower two at a time.
+// and 1-10% slower two at a time. On an AVX-512 Xeon, with the 9 shifted vectors: 0.96-0.99
+// forward and 0.92-0.96 pooled at AlexNet's sizes, though 1.07-1.11x slower in L2.
 template <typename T, typename A, int64_t kWidth>
 constexpr bool kWindowsInRegisters =
     std::is_same_v<T, float> && kHasLaneShifts<A> && kWidth != 0 && (kWidth - 1) / 2 <= Simd<A>::kLanes;
 
+// Whether backward_pixels runs each pixel in one pass in registers (backward_pixel_in_registers)
+// where dx has a buffer of its own: with kWindowsInRegisters, on AVX-512 (32 registers, every
+// shift one instruction). There, at AlexNet's sizes, two threads, float32: B/A 0.89-0.93. On an
+// AVX2 AMD EPYC (16 registers, 9 shifted vectors a window) the same pass was 1.27-1.34x slower
+// (scripts/experiments/backward-streamed-in-registers.patch).
+template <typename T, typename A, int64_t kWidth>
+constexpr bool kBackwardInRegisters = kWindowsInRegisters<T, A, kWidth> && kShiftsAreOneInstruction;
+
 // forward_pixels for one pixel (in -> out, which may be the same) in one pass over its
 // vectors: each vector's squares stay in registers while the windows of it and its neighbours
-// are summed (window_in_registers), so nothing goes through scratch but relu(x), kept in s's
+// are summed (WindowStream), so nothing goes through scratch but relu(x), kept in s's
 // first r row for the rare redo in double. With keep (kKeep), the pixel's KeptNorms go to
 // its kept_pixel'th rows.
 template <PowerKind kKind, int64_t kWidth, bool kKeep, typename T, typename A>
@@ -474,26 +541,29 @@ ALEXOPS_INLINE void forward_pixel_in_registers(const LrnParams& p, BlockScratch<
       V::store(kept_inverse + c, inverse);
     }
   };
-  const auto norms = [&](Vec prev, Vec cur, Vec next) { return bias + alpha * window_in_registers<kWidth, A>(prev, cur, next); };
   const auto r_of = [&](Vec v) { return relu ? relu_vector<A>(v) : v; };  // NaN passes, as in tf.nn.relu
+  WindowStream<kWidth, A> windows;
+  // After the push of the next vector's squares, the current vector's norms.
+  const auto norms_after = [&](Vec r_next) {
+    windows.push(r_next * r_next);
+    return bias + alpha * windows.window();
+  };
   Vec r_cur = r_of(load_row_vector(in, 0, std::min(L, C)));
-  Vec sq_prev{}, sq_cur = r_cur * r_cur;
+  windows.push(r_cur * r_cur);
   int64_t c = 0;
   // Two vectors at a time while the two after them are whole: their chains (window, power,
   // product) side by side.
   for (; c + 3 * L <= C; c += 2 * L) {
     const Vec r1 = r_of(VecIO<T>::load(in + c + L)), r2 = r_of(VecIO<T>::load(in + c + 2 * L));
-    const Vec sq1 = r1 * r1, sq2 = r2 * r2;
-    const Vec norm0 = norms(sq_prev, sq_cur, sq1), norm1 = norms(sq_cur, sq1, sq2);
+    const Vec norm0 = norms_after(r1), norm1 = norms_after(r2);
     output(c, L, r_cur, norm0);
     output(c + L, L, r1, norm1);
-    sq_prev = sq1, sq_cur = sq2, r_cur = r2;
+    r_cur = r2;
   }
   for (; c < C; c += L) {  // then one at a time; past the row, r is 0
     const Vec r_next = c + L < C ? r_of(load_row_vector(in, c + L, std::min(L, C - c - L))) : Vec{};
-    const Vec sq_next = r_next * r_next;
-    output(c, std::min(L, C - c), r_cur, norms(sq_prev, sq_cur, sq_next));
-    sq_prev = sq_cur, sq_cur = sq_next, r_cur = r_next;
+    output(c, std::min(L, C - c), r_cur, norms_after(r_next));
+    r_cur = r_next;
   }
   // (The kept powers are the output's: a float output's are refined, as the backward's are.)
   if constexpr (kKeep) keep->wide[kept_pixel] = check.backward_needs_double();
@@ -516,7 +586,11 @@ void forward_pixels(const LrnParams& p, const T* x, T* y, int64_t C, int64_t beg
   BlockScratch<A>& s = *scratch;
   const A bias = A(p.bias), alpha = A(p.alpha), beta = A(p.beta);
   const NormRange range = norm_range(p, s.R);  // (FloatRowCheck)
-  constexpr bool kRefineOutput = sizeof(T) > 2;
+  // Only a bfloat16 output takes the bare 14-bit estimates (AVX-512; elsewhere the estimate is
+  // always refined): their error, under 2^-13, is far below its ulp (2^-8), and changed 33 of
+  // 12.8 million rounded outputs. Against float16's ulp (2^-11) it changed 5.6% of them, and
+  // so which of two near-equal outputs lrn_relu_max_pool routes the gradient to.
+  constexpr bool kRefineOutput = !std::is_same_v<T, bfloat16_bits>;
   // Keeping or not is known when compiling each copy of the loop: as a run-time branch in
   // the grouped loop below it cost registers both ways (the pooled forward 14% slower).
   const auto with_keep = [&](auto fn) {
@@ -554,7 +628,6 @@ void forward_pixels(const LrnParams& p, const T* x, T* y, int64_t C, int64_t beg
         constexpr int64_t K = decltype(vectors)::value;
         Vec norm[K], power[K], inverse[K];
         for (int64_t k = 0; k < K; ++k) norm[k] = bias + alpha * squares.window(c0 + k * V::kLanes);
-        // A 16-bit result needs only the 14-bit estimate: two of them stay under 1/4 of its ulp.
         for (int64_t k = 0; k < K; ++k) norm_powers<kKind, A, kRefineOutput>(norm[k], beta, power[k], inverse[k]);
         for (int64_t k = 0; k < K; ++k) {
           const int64_t c = c0 + k * V::kLanes;
@@ -626,6 +699,60 @@ ALEXOPS_INLINE void gradient_from_terms(const LrnParams& p, BlockScratch<A>& s, 
   }
 }
 
+// backward_pixels for one pixel in one pass over its vectors (kBackwardInRegisters): vector
+// j's norms come after the push of vector j + 1's squares, and its dx after the push of
+// vector j + 1's t, so dx runs one vector behind g and t, and two behind x: dx may be x or dy.
+// Nothing goes through scratch but relu(x), for the rare redo in double (and where dx is dy,
+// dy, which the redo reads again).
+template <PowerKind kKind, int64_t kWidth, typename T, typename A>
+ALEXOPS_INLINE void backward_pixel_in_registers(const LrnParams& p, BlockScratch<A>& s, const T* x, const T* dy,
+                                                T* dx, const NormRange& range) {
+  using V = Simd<A>;
+  using Vec = typename V::Vec;
+  constexpr int64_t L = V::kLanes;
+  const int64_t C = s.C;
+  const A bias = A(p.bias), alpha = A(p.alpha), beta = A(p.beta), factor = two_alpha_beta<A>(p);
+  const bool relu = p.relu;
+  static_assert(std::is_same_v<T, A>, "dy is kept for the redo in its own type");
+  A* const r_row = s.r_row(0);
+  A* const kept_dy = dx == dy ? s.g_row(0) : nullptr;
+  FloatRowCheck<A> check(range);
+  const auto r_of = [&](int64_t c) {  // relu(x) (or x) of the vector at channel c; zeros past the row
+    if (c >= C) return Vec{};
+    const Vec v = load_row_vector(x, c, std::min(L, C - c));
+    return relu ? relu_vector<A>(v) : v;  // NaN passes, as in tf.nn.relu
+  };
+  WindowStream<kWidth, A> squares, terms;
+  Vec r_cur = r_of(0), r_prev{}, g_prev{};
+  squares.push(r_cur * r_cur);
+  // dx of the vector before c, once its window of t is complete.
+  const auto store_dx = [&](int64_t c_prev) {
+    const Vec d_r = g_prev - factor * r_prev * terms.window();
+    store_row_vector(dx, c_prev, std::min(L, C - c_prev), relu ? (r_prev > A(0) ? d_r : Vec{}) : d_r);  // ReluGrad
+  };
+  for (int64_t c = 0; c < C; c += L) {
+    const int64_t n = std::min(L, C - c);
+    const Vec r_next = r_of(c + L);
+    squares.push(r_next * r_next);
+    const Vec norm = bias + alpha * squares.window();
+    Vec power, inverse;
+    norm_powers<kKind, A>(norm, beta, power, inverse);
+    check.template add<kKind>(norm, power);
+    const Vec dy_c = load_row_vector(dy, c, n);
+    if (kept_dy) V::store(kept_dy + c, dy_c);
+    const Vec g = dy_c * power;
+    const Vec t = first_lanes<A>(g * r_cur * inverse, n);  // exact zeros past C (store_gradient_terms)
+    check.add_gradient_terms(t);
+    terms.push(t);
+    if (c > 0) store_dx(c - L);
+    V::store(r_row + c, r_cur);
+    r_prev = r_cur, g_prev = g, r_cur = r_next;
+  }
+  terms.push(Vec{});
+  store_dx((C - 1) / L * L);
+  if (check.backward_needs_double()) s.in_double.backward(p, s.R, r_row, kept_dy ? kept_dy : dy, dx, C);
+}
+
 // dx of pixels [begin, end) given their x and dy; dx may equal dy or x.
 template <PowerKind kKind, typename T, typename A = Acc<T>>
 void backward_pixels(const LrnParams& p, const T* x, const T* dy, T* dx, int64_t C, int64_t begin,
@@ -648,6 +775,11 @@ void backward_pixels(const LrnParams& p, const T* x, const T* dy, T* dx, int64_t
     const auto [ahead, ahead_end] = prefetch_range(first, n_pixels, end, C * int64_t(sizeof(T)));
     prefetch_rows(x, ahead, ahead_end, C);
     prefetch_rows(dy, ahead, ahead_end, C);
+    if constexpr (kBackwardInRegisters<T, A, kWidth>) {
+      for (int64_t pixel = first; pixel < first + n_pixels; ++pixel)
+        backward_pixel_in_registers<kKind, kWidth>(p, s, x + pixel * C, dy + pixel * C, dx + pixel * C, range);
+      continue;
+    }
     for (int64_t i = 0; i < n_pixels; ++i) load_and_square(s, i, x + (first + i) * C, p.relu);
     for (int64_t i = 0; i < n_pixels; ++i) {
       const WindowSums<A, kWidth> squares(s, s.squares_row(i));
