@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from alexops.bench import agreement, report
@@ -45,6 +46,25 @@ def test_agreement_rejects_nan_and_wrong_shapes():
         agreement.check_agreement("demo", [[1.0, 2.0]], [[1.0, float("nan")]], "float32")
     with pytest.raises(agreement.AgreementError, match="shape"):
         agreement.check_agreement("demo", [[1.0, 2.0]], [[1.0, 2.0, 3.0]], "float32")
+
+
+def test_agreement_allows_only_the_stated_fraction_of_near_ties():
+    """A gradient through a max-pool may differ where a near tie was broken the other way: a
+    few elements, never many, and never a NaN."""
+    expected = np.ones(100_000)
+    one_routed_elsewhere = expected.copy()
+    one_routed_elsewhere[7] = 0.0
+    agreement.check_agreement("demo", [expected], [one_routed_elsewhere], "float32", near_ties=1e-5)
+    with pytest.raises(agreement.AgreementError, match="refusing to time"):
+        agreement.check_agreement("demo", [expected], [one_routed_elsewhere], "float32")
+    many = expected.copy()
+    many[:2] = 0.0
+    with pytest.raises(agreement.AgreementError, match="2 of 100000 elements"):
+        agreement.check_agreement("demo", [expected], [many], "float32", near_ties=1e-5)
+    with_nan = expected.copy()
+    with_nan[7] = np.nan
+    with pytest.raises(agreement.AgreementError):
+        agreement.check_agreement("demo", [expected], [with_nan], "float32", near_ties=1e-5)
 
 
 def test_derived_columns_and_table():

@@ -10,9 +10,14 @@ class AgreementError(RuntimeError):
     pass
 
 
-def check_agreement(what, expected, actual, dtype_name, tolerance=None):
+def check_agreement(what, expected, actual, dtype_name, tolerance=None, near_ties=0.0):
     """expected, actual: sequences of NumPy arrays; raises AgreementError on a mismatch.
-    tolerance: relative to the largest magnitude; by default the dtype's."""
+    tolerance: relative to the largest magnitude; by default the dtype's.
+    near_ties: the fraction of elements that may differ by more, for gradients through a
+    max-pool compared between two implementations that round differently: where two members
+    of a window are within a rounding of each other, each side may route the window's
+    gradient to a different one (measured: 3 of 12.8 million elements of lrn1's block, whose
+    LRN outputs differed by 2 ulp). A wrong kernel differs almost everywhere."""
     tolerance = TOLERANCE[dtype_name] if tolerance is None else tolerance
     expected, actual = list(expected), list(actual)
     if len(expected) != len(actual):
@@ -22,8 +27,12 @@ def check_agreement(what, expected, actual, dtype_name, tolerance=None):
         a = np.asarray(a, dtype=np.float64)
         if e.shape != a.shape:
             raise AgreementError(f"{what}: shape {a.shape} where {e.shape} was expected")
-        scale = float(np.max(np.abs(e))) if e.size else 0.0
-        error = float(np.max(np.abs(a - e))) / (scale or 1.0) if e.size else 0.0
-        if not np.isfinite(a).all() or error > tolerance:
-            raise AgreementError(f"{what}: max relative difference {error:.3g} exceeds {tolerance:g}; "
-                                 "refusing to time a wrong answer")
+        if not e.size:
+            continue
+        scale = float(np.max(np.abs(e))) or 1.0
+        difference = np.abs(a - e) / scale
+        outside = int(np.count_nonzero(~(difference <= tolerance)))  # NaN counts as outside
+        if not np.isfinite(a).all() or outside > near_ties * e.size:
+            allowed = f" in {outside} of {e.size} elements (near ties allow {int(near_ties * e.size)})" if near_ties else ""
+            raise AgreementError(f"{what}: max relative difference {float(np.nanmax(difference)):.3g} exceeds "
+                                 f"{tolerance:g}{allowed}; refusing to time a wrong answer")
