@@ -699,11 +699,34 @@ ALEXOPS_INLINE void gradient_from_terms(const LrnParams& p, BlockScratch<A>& s, 
   }
 }
 
+// The backward's last step in registers, streamed: push() each vector's g = dy N^(-beta),
+// t = g r / N and r in channel order; after the push of vector j, vector j - 1's dx is ready
+// (g - 2 alpha beta r window(t), through ReluGrad), its window of t needing vector j's t.
+// finish() gives the last vector's.
+template <int64_t kWidth, typename A>
+class GradientStream {
+  using Vec = typename Simd<A>::Vec;
+  WindowStream<kWidth, A> terms_;
+  Vec g_prev_{}, r_prev_{};
+  A factor_;
+  bool relu_;
+
+ public:
+  explicit GradientStream(const LrnParams& p) : factor_(two_alpha_beta<A>(p)), relu_(p.relu) {}
+  ALEXOPS_INLINE Vec push(Vec g, Vec t, Vec r) {
+    terms_.push(t);
+    const Vec r_prev = r_prev_, d_r = g_prev_ - factor_ * r_prev * terms_.window();
+    g_prev_ = g, r_prev_ = r;
+    return relu_ ? (r_prev > A(0) ? d_r : Vec{}) : d_r;  // ReluGrad: 0 at x <= 0
+  }
+  ALEXOPS_INLINE Vec finish() { return push(Vec{}, Vec{}, Vec{}); }
+};
+
 // backward_pixels for one pixel in one pass over its vectors (kBackwardInRegisters): vector
-// j's norms come after the push of vector j + 1's squares, and its dx after the push of
-// vector j + 1's t, so dx runs one vector behind g and t, and two behind x: dx may be x or dy.
-// Nothing goes through scratch but relu(x), for the rare redo in double (and where dx is dy,
-// dy, which the redo reads again).
+// j's norms come after the push of vector j + 1's squares, and its dx (GradientStream) after
+// the push of vector j + 1's t, so dx runs one vector behind g and t, and two behind x: dx may
+// be x or dy. Nothing goes through scratch but relu(x), for the rare redo in double (and
+// where dx is dy, dy, which the redo reads again).
 template <PowerKind kKind, int64_t kWidth, typename T, typename A>
 ALEXOPS_INLINE void backward_pixel_in_registers(const LrnParams& p, BlockScratch<A>& s, const T* x, const T* dy,
                                                 T* dx, const NormRange& range) {
@@ -711,7 +734,7 @@ ALEXOPS_INLINE void backward_pixel_in_registers(const LrnParams& p, BlockScratch
   using Vec = typename V::Vec;
   constexpr int64_t L = V::kLanes;
   const int64_t C = s.C;
-  const A bias = A(p.bias), alpha = A(p.alpha), beta = A(p.beta), factor = two_alpha_beta<A>(p);
+  const A bias = A(p.bias), alpha = A(p.alpha), beta = A(p.beta);
   const bool relu = p.relu;
   static_assert(std::is_same_v<T, A>, "dy is kept for the redo in its own type");
   A* const r_row = s.r_row(0);
@@ -722,14 +745,10 @@ ALEXOPS_INLINE void backward_pixel_in_registers(const LrnParams& p, BlockScratch
     const Vec v = load_row_vector(x, c, std::min(L, C - c));
     return relu ? relu_vector<A>(v) : v;  // NaN passes, as in tf.nn.relu
   };
-  WindowStream<kWidth, A> squares, terms;
-  Vec r_cur = r_of(0), r_prev{}, g_prev{};
+  WindowStream<kWidth, A> squares;
+  GradientStream<kWidth, A> gradient(p);
+  Vec r_cur = r_of(0);
   squares.push(r_cur * r_cur);
-  // dx of the vector before c, once its window of t is complete.
-  const auto store_dx = [&](int64_t c_prev) {
-    const Vec d_r = g_prev - factor * r_prev * terms.window();
-    store_row_vector(dx, c_prev, std::min(L, C - c_prev), relu ? (r_prev > A(0) ? d_r : Vec{}) : d_r);  // ReluGrad
-  };
   for (int64_t c = 0; c < C; c += L) {
     const int64_t n = std::min(L, C - c);
     const Vec r_next = r_of(c + L);
@@ -743,14 +762,45 @@ ALEXOPS_INLINE void backward_pixel_in_registers(const LrnParams& p, BlockScratch
     const Vec g = dy_c * power;
     const Vec t = first_lanes<A>(g * r_cur * inverse, n);  // exact zeros past C (store_gradient_terms)
     check.add_gradient_terms(t);
-    terms.push(t);
-    if (c > 0) store_dx(c - L);
+    const Vec dx_before = gradient.push(g, t, r_cur);
+    if (c > 0) VecIO<T>::store(dx + c - L, dx_before);
     V::store(r_row + c, r_cur);
-    r_prev = r_cur, g_prev = g, r_cur = r_next;
+    r_cur = r_next;
   }
-  terms.push(Vec{});
-  store_dx((C - 1) / L * L);
+  const int64_t last = (C - 1) / L * L;
+  store_row_vector(dx, last, C - last, gradient.finish());
   if (check.backward_needs_double()) s.in_double.backward(p, s.R, r_row, kept_dy ? kept_dy : dy, dx, C);
+}
+
+// backward_pixels_from_kept for one pixel in one pass over its vectors (kBackwardInRegisters,
+// as backward_pixel_in_registers): dx may be dy. Its r, N^(-beta) and 1/N rows are the
+// forward's; `wide` says whether to redo it in double, and gets the check of its t.
+template <int64_t kWidth, typename T, typename A>
+ALEXOPS_INLINE void backward_pixel_from_kept_in_registers(const LrnParams& p, BlockScratch<A>& s, const A* r,
+                                                          const A* power, const A* inverse, const T* dy, T* dx,
+                                                          char& wide, const NormRange& range) {
+  using V = Simd<A>;
+  using Vec = typename V::Vec;
+  constexpr int64_t L = V::kLanes;
+  const int64_t C = s.C;
+  static_assert(std::is_same_v<T, A>, "dy is kept for the redo in its own type");
+  A* const kept_dy = dx == dy ? s.g_row(0) : nullptr;
+  FloatRowCheck<A> terms_check(range);  // its norms were checked in the forward (wide)
+  GradientStream<kWidth, A> gradient(p);
+  for (int64_t c = 0; c < C; c += L) {
+    const int64_t n = std::min(L, C - c);
+    const Vec dy_c = load_row_vector(dy, c, n), r_c = V::load(r + c);
+    if (kept_dy) V::store(kept_dy + c, dy_c);
+    const Vec g = dy_c * V::load(power + c);
+    const Vec t = first_lanes<A>(g * r_c * V::load(inverse + c), n);  // (store_gradient_terms)
+    terms_check.add_gradient_terms(t);
+    const Vec dx_before = gradient.push(g, t, r_c);
+    if (c > 0) VecIO<T>::store(dx + c - L, dx_before);
+  }
+  const int64_t last = (C - 1) / L * L;
+  store_row_vector(dx, last, C - last, gradient.finish());
+  wide |= terms_check.backward_needs_double();
+  if (wide) s.in_double.backward(p, s.R, r, kept_dy ? kept_dy : dy, dx, C);
 }
 
 // dx of pixels [begin, end) given their x and dy; dx may equal dy or x.
@@ -819,6 +869,15 @@ void backward_pixels_from_kept(const LrnParams& p, const KeptNorms<A>& kept, con
   constexpr int64_t kWidth = decltype(width)::value;
   for (int64_t first = begin; first < end; first += s.block_pixels) {
     const int64_t n_pixels = std::min(s.block_pixels, end - first), k0 = first - begin;
+    if constexpr (kBackwardInRegisters<T, A, kWidth>) {
+      for (int64_t i = 0; i < n_pixels; ++i) {
+        const int64_t row = (k0 + i) * s.Cv;
+        backward_pixel_from_kept_in_registers<kWidth>(p, s, kept.r + row, kept.power + row, kept.inverse + row,
+                                                      dy + (first + i) * C, dx + (first + i) * C, kept.wide[k0 + i],
+                                                      range);
+      }
+      continue;
+    }
     for (int64_t i = 0; i < n_pixels; ++i) {
       const T* dy_row = dy + (first + i) * C;
       const int64_t row = (k0 + i) * s.Cv;
