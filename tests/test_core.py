@@ -437,6 +437,22 @@ def test_exact_aliasing_computes_in_place(dtype):
     np.testing.assert_array_equal(into_x, dx_expected)
 
 
+@pytest.mark.parametrize("scale, bias", [(1e20, 1.0), (1e-16, 0.0)], ids=["sum-overflows", "tiny"])
+@pytest.mark.parametrize("channels", [37, 64, 192])
+def test_exact_aliasing_with_pixels_redone_in_double(scale, bias, channels):
+    """dx into dy or x where every pixel is redone in double, which reads the pixel's dy again
+    after its dx was written (the one-pass backward keeps dy aside where dx is dy)."""
+    x = random_input((3, 5, 7, channels), seed=22, dtype=np.float32) * np.float32(scale)
+    dy = random_input(x.shape, seed=23, dtype=np.float32)
+    params = dict(depth_radius=4, bias=bias, alpha=1.0, beta=0.75)
+    dx_expected = _core.backward(x, dy, **params)
+    assert np.isfinite(dx_expected).all() and np.abs(dx_expected).max() > 0
+    into_dy = dy.copy()
+    np.testing.assert_array_equal(_core.backward(x, into_dy, out=into_dy, **params), dx_expected)
+    into_x = x.copy()
+    np.testing.assert_array_equal(_core.backward(into_x, dy, out=into_x, **params), dx_expected)
+
+
 @pytest.mark.parametrize("shift", [1, -1, 5])
 def test_partly_overlapping_out_gives_the_right_answer(shift):
     """out a view of x's memory shifted by `shift` pixels: computed through a temporary."""

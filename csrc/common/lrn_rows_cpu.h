@@ -501,9 +501,10 @@ template <typename T, typename A, int64_t kWidth>
 constexpr bool kWindowsInRegisters =
     std::is_same_v<T, float> && kHasLaneShifts<A> && kWidth != 0 && (kWidth - 1) / 2 <= Simd<A>::kLanes;
 
-// Whether backward_pixels runs each pixel in one pass in registers (backward_pixel_in_registers)
-// where dx has a buffer of its own: with kWindowsInRegisters, on AVX-512 (32 registers, every
-// shift one instruction). There, at AlexNet's sizes, two threads, float32: B/A 0.89-0.93. On an
+// Whether backward_pixels (and backward_pixels_from_kept) run each pixel in one pass in
+// registers (backward_pixel_in_registers): with kWindowsInRegisters, on AVX-512 (32 registers,
+// every shift one instruction). There, at AlexNet's sizes, two threads, float32: B/A 0.89-0.93
+// (the pooled backward 0.91-0.94). On an
 // AVX2 AMD EPYC (16 registers, 9 shifted vectors a window) the same pass was 1.27-1.34x slower
 // (scripts/experiments/backward-streamed-in-registers.patch).
 template <typename T, typename A, int64_t kWidth>
