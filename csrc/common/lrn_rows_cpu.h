@@ -750,19 +750,43 @@ ALEXOPS_INLINE void backward_pixel_in_registers(const LrnParams& p, BlockScratch
   GradientStream<kWidth, A> gradient(p);
   Vec r_cur = r_of(0);
   squares.push(r_cur * r_cur);
-  for (int64_t c = 0; c < C; c += L) {
-    const int64_t n = std::min(L, C - c);
-    const Vec r_next = r_of(c + L);
-    squares.push(r_next * r_next);
-    const Vec norm = bias + alpha * squares.window();
+  // g and t of the vector at c (n channels) from its r and norms.
+  const auto terms_of = [&](int64_t c, int64_t n, Vec r_c, Vec norm, Vec& g, Vec& t) {
     Vec power, inverse;
     norm_powers<kKind, A>(norm, beta, power, inverse);
     check.template add<kKind>(norm, power);
     const Vec dy_c = load_row_vector(dy, c, n);
     if (kept_dy) V::store(kept_dy + c, dy_c);
-    const Vec g = dy_c * power;
-    const Vec t = first_lanes<A>(g * r_cur * inverse, n);  // exact zeros past C (store_gradient_terms)
+    g = dy_c * power;
+    t = first_lanes<A>(g * r_c * inverse, n);  // exact zeros past C (store_gradient_terms)
     check.add_gradient_terms(t);
+  };
+  int64_t c = 0;
+  // Two vectors at a time while the two after them are whole, as in forward_pixel_in_registers:
+  // each vector's chain of dependent operations is long (window, powers, t, window, dx), and
+  // side by side they overlap. B/A 0.92-0.94 against one at a time (AVX-512 Xeon, float32).
+  for (; c + 3 * L <= C; c += 2 * L) {
+    const Vec r1 = r_of(c + L), r2 = r_of(c + 2 * L);
+    squares.push(r1 * r1);
+    const Vec norm0 = bias + alpha * squares.window();
+    squares.push(r2 * r2);
+    const Vec norm1 = bias + alpha * squares.window();
+    Vec g0, t0, g1, t1;
+    terms_of(c, L, r_cur, norm0, g0, t0);
+    terms_of(c + L, L, r1, norm1, g1, t1);
+    const Vec dx0 = gradient.push(g0, t0, r_cur);
+    if (c > 0) VecIO<T>::store(dx + c - L, dx0);
+    VecIO<T>::store(dx + c, gradient.push(g1, t1, r1));
+    V::store(r_row + c, r_cur);
+    V::store(r_row + c + L, r1);
+    r_cur = r2;
+  }
+  for (; c < C; c += L) {  // then one at a time; past the row, r is 0
+    const int64_t n = std::min(L, C - c);
+    const Vec r_next = r_of(c + L);
+    squares.push(r_next * r_next);
+    Vec g, t;
+    terms_of(c, n, r_cur, bias + alpha * squares.window(), g, t);
     const Vec dx_before = gradient.push(g, t, r_cur);
     if (c > 0) VecIO<T>::store(dx + c - L, dx_before);
     V::store(r_row + c, r_cur);
