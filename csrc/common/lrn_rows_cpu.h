@@ -812,13 +812,28 @@ ALEXOPS_INLINE void backward_pixel_from_kept_in_registers(const LrnParams& p, Bl
   A* const kept_dy = dx == dy ? s.g_row(0) : nullptr;
   FloatRowCheck<A> terms_check(range);  // its norms were checked in the forward (wide)
   GradientStream<kWidth, A> gradient(p);
-  for (int64_t c = 0; c < C; c += L) {
-    const int64_t n = std::min(L, C - c);
-    const Vec dy_c = load_row_vector(dy, c, n), r_c = V::load(r + c);
+  // g and t of the vector at c (n channels).
+  const auto terms_of = [&](int64_t c, int64_t n, Vec r_c, Vec& g, Vec& t) {
+    const Vec dy_c = load_row_vector(dy, c, n);
     if (kept_dy) V::store(kept_dy + c, dy_c);
-    const Vec g = dy_c * V::load(power + c);
-    const Vec t = first_lanes<A>(g * r_c * V::load(inverse + c), n);  // (store_gradient_terms)
+    g = dy_c * V::load(power + c);
+    t = first_lanes<A>(g * r_c * V::load(inverse + c), n);  // (store_gradient_terms)
     terms_check.add_gradient_terms(t);
+  };
+  int64_t c = 0;
+  for (; c + 2 * L <= C; c += 2 * L) {  // two at a time where whole: B/A 0.96 (as in backward_pixel_in_registers)
+    const Vec r0 = V::load(r + c), r1 = V::load(r + c + L);
+    Vec g0, t0, g1, t1;
+    terms_of(c, L, r0, g0, t0);
+    terms_of(c + L, L, r1, g1, t1);
+    const Vec dx0 = gradient.push(g0, t0, r0);
+    if (c > 0) VecIO<T>::store(dx + c - L, dx0);
+    VecIO<T>::store(dx + c, gradient.push(g1, t1, r1));
+  }
+  for (; c < C; c += L) {
+    const Vec r_c = V::load(r + c);
+    Vec g, t;
+    terms_of(c, std::min(L, C - c), r_c, g, t);
     const Vec dx_before = gradient.push(g, t, r_c);
     if (c > 0) VecIO<T>::store(dx + c - L, dx_before);
   }
