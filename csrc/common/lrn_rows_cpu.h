@@ -657,16 +657,24 @@ void forward_pixels(const LrnParams& p, const T* x, T* y, int64_t C, int64_t beg
   });
 }
 
-// The backward's second phase, for one vector (channels c, n of them) of a pixel whose g and t
-// rows are g and t (t past its padding): g = dy * N^(-beta), the first term of dL/dr, and
-// t = dy * r * N^(-beta-1). The lanes of t past C are the padding of its windows, so they are
-// set to exact zeros: there r and dy are 0, but N may be 0 or negative (bias <= 0), and
-// 0 * inf or 0 * NaN is NaN.
+// The backward's second phase, for one vector of n channels: g = dy * N^(-beta), the first
+// term of dL/dr, and t = dy * r * N^(-beta-1), checked (FloatRowCheck::add_gradient_terms).
+// The lanes of t past C are the padding of its windows, so they are set to exact zeros: there
+// r and dy are 0, but N may be 0 or negative (bias <= 0), and 0 * inf or 0 * NaN is NaN.
+template <typename A, typename Vec = typename Simd<A>::Vec>
+ALEXOPS_INLINE void gradient_terms(int64_t n, Vec dy, Vec r, Vec power, Vec inverse, FloatRowCheck<A>& check, Vec& g,
+                                   Vec& t) {
+  g = dy * power;
+  t = first_lanes<A>(g * r * inverse, n);
+  check.add_gradient_terms(t);
+}
+
+// gradient_terms into a pixel's g and t rows (t past its padding), at channel c.
 template <typename A, typename Vec = typename Simd<A>::Vec>
 ALEXOPS_INLINE void store_gradient_terms(A* g, A* t, int64_t c, int64_t n, Vec dy, Vec r, Vec power, Vec inverse,
                                          FloatRowCheck<A>& check) {
-  const Vec scaled = dy * power, terms = first_lanes<A>(scaled * r * inverse, n);
-  check.add_gradient_terms(terms);
+  Vec scaled, terms;
+  gradient_terms<A>(n, dy, r, power, inverse, check, scaled, terms);
   Simd<A>::store(t + c, terms);
   Simd<A>::store(g + c, scaled);
 }
@@ -757,9 +765,7 @@ ALEXOPS_INLINE void backward_pixel_in_registers(const LrnParams& p, BlockScratch
     check.template add<kKind>(norm, power);
     const Vec dy_c = load_row_vector(dy, c, n);
     if (kept_dy) V::store(kept_dy + c, dy_c);
-    g = dy_c * power;
-    t = first_lanes<A>(g * r_c * inverse, n);  // exact zeros past C (store_gradient_terms)
-    check.add_gradient_terms(t);
+    gradient_terms<A>(n, dy_c, r_c, power, inverse, check, g, t);
   };
   int64_t c = 0;
   // Two vectors at a time while the two after them are whole, as in forward_pixel_in_registers:
@@ -816,9 +822,7 @@ ALEXOPS_INLINE void backward_pixel_from_kept_in_registers(const LrnParams& p, Bl
   const auto terms_of = [&](int64_t c, int64_t n, Vec r_c, Vec& g, Vec& t) {
     const Vec dy_c = load_row_vector(dy, c, n);
     if (kept_dy) V::store(kept_dy + c, dy_c);
-    g = dy_c * V::load(power + c);
-    t = first_lanes<A>(g * r_c * V::load(inverse + c), n);  // (store_gradient_terms)
-    terms_check.add_gradient_terms(t);
+    gradient_terms<A>(n, dy_c, r_c, V::load(power + c), V::load(inverse + c), terms_check, g, t);
   };
   int64_t c = 0;
   for (; c + 2 * L <= C; c += 2 * L) {  // two at a time where whole: B/A 0.96 (as in backward_pixel_in_registers)
