@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from alexops.bench import agreement, report
-from alexops.bench.timing import Stats
+from alexops.bench.timing import Stats, time_host
 
 
 def test_compare_writes_json_with_every_row(tmp_path):
@@ -65,6 +65,24 @@ def test_agreement_allows_only_the_stated_fraction_of_near_ties():
     with_nan[7] = np.nan
     with pytest.raises(agreement.AgreementError):
         agreement.check_agreement("demo", [expected], [with_nan], "float32", near_ties=1e-5)
+
+
+def test_time_host_runs_every_implementation_once_a_step_in_a_changing_order():
+    """A fixed order would charge one implementation for what its predecessor leaves behind
+    (freed memory, evicted caches): each step must run each once, and who follows whom must
+    vary, with every implementation sometimes first."""
+    calls = []
+    run_steps = {name: (lambda batch, name=name: calls.append((name, batch))) for name in "abcd"}
+    steps, burn_in = 40, 2
+    stats = time_host(run_steps, steps, burn_in, log=None, inputs=(0, 1, 2))
+    assert sorted(stats) == list("abcd") and all(len(s.times_ms) == steps for s in stats.values())
+    timed = calls[burn_in * 4:]
+    orders = [tuple(name for name, _ in timed[i:i + 4]) for i in range(0, len(timed), 4)]
+    assert all(sorted(order) == list("abcd") for order in orders)
+    assert len(set(orders)) > 10
+    assert {order[0] for order in orders} == set("abcd")
+    # Consecutive calls still rotate among the input sets.
+    assert all(a[1] != b[1] for a, b in zip(timed, timed[1:]))
 
 
 def test_derived_columns_and_table():

@@ -7,12 +7,19 @@ Two clocks:
 - time_cuda_events: CUDA events around K back-to-back launches, divided by K, so the GPU
   is kept busy and what is measured is the kernels, not the Python that issues them; the
   host time to issue one call is reported beside it.
-Both take the implementations step by step in turn (A, B, C, A, B, C, ...), so a shared
-machine's slow spells fall on all of them alike, and rotate among input sets.
+Both take the implementations step by step in turn, in a new random order each step
+(A, B, C, then C, A, B, ...), so a shared machine's slow spells fall on all of them alike,
+and no implementation always runs right after the same other one: a call that follows a
+big one pays for what that one left behind (freed memory, evicted caches), and a fixed
+order would charge that to one implementation only. They rotate among input sets.
 """
 import dataclasses
+import random
 import statistics
 import time
+
+# The order's seed: the same run order from run to run.
+ORDER_SEED = 2012
 
 
 @dataclasses.dataclass
@@ -55,6 +62,15 @@ def _progress(log, label, step, steps, times_ms):
         log(f"  {label}: step {step}/{steps}, ms (last 10): {recent}")
 
 
+def _shuffled_orders(run_steps):
+    """Yields, step after step, run_steps' items in a new random order."""
+    rng = random.Random(ORDER_SEED)
+    order = list(run_steps.items())
+    while True:
+        rng.shuffle(order)
+        yield order
+
+
 def time_host(run_steps, steps, burn_in, label="", log=print, inputs=(None,), sync=None, calls_per_step=1):
     """run_steps: {name: run_step(inputs[i])}. Host clock around each step of
     `calls_per_step` calls (rotating among the inputs), divided by calls_per_step; `sync`
@@ -69,8 +85,9 @@ def time_host(run_steps, steps, burn_in, label="", log=print, inputs=(None,), sy
     times_ms = {name: [] for name in run_steps}
     dispatch_ms = {name: [] for name in run_steps}
     call = 0
+    orders = _shuffled_orders(run_steps)
     for step in range(1, steps + 1):
-        for name, run_step in run_steps.items():
+        for name, run_step in next(orders):
             start = time.perf_counter()
             for _ in range(calls_per_step):
                 run_step(inputs[call % len(inputs)])
@@ -104,8 +121,9 @@ def time_cuda_events(run_steps, steps, burn_in, label="", log=print, inputs=(Non
     times_ms = {name: [] for name in run_steps}
     dispatch_ms = {name: [] for name in run_steps}
     call = 0
+    orders = _shuffled_orders(run_steps)
     for step in range(1, steps + 1):
-        for name, run_step in run_steps.items():
+        for name, run_step in next(orders):
             start.record(stream)
             host_start = time.perf_counter()
             for _ in range(launches_per_step):
