@@ -82,11 +82,36 @@ constexpr int64_t kDirectMaxRadius = 8;
 // scripts/cpu_kernel_bench.cc).
 constexpr int64_t kMaxBlockPixels = 16;
 constexpr int64_t kScratchBytes = 24 * 1024;
-// How far ahead of the block being computed the kernels prefetch their inputs. The hardware
-// prefetchers alone left a large tensor 2x slower per element than one in L2; 16-32 KiB
-// ahead measured 10-25% faster with scripts/cpu_kernel_bench.cc (asking for the outputs
-// too was slower).
+// The kernels bring their input streams (x, dy) towards the core ahead of use, in one of two
+// ways (the hardware prefetchers alone left a large tensor 2x slower per element than one in
+// L2):
+//  - by block (prefetch_rows): at the start of each block of pixels, every line of the block
+//    kPrefetchBytes ahead. 16-32 KiB ahead measured 10-25% faster with
+//    scripts/cpu_kernel_bench.cc on an AVX2 AMD EPYC (asking for the outputs too was slower).
+//  - by vector (kPrefetchEachVector, prefetch_vector_ahead): each vector load of an input
+//    stream also asks for the address kVectorPrefetchBytes further on in it, so the requests
+//    are spread among the arithmetic instead of issued in one burst, which can fill the
+//    core's miss buffers and stall it with the arithmetic waiting behind. On an AVX-512 Xeon,
+//    two threads, AlexNet's tensors, float32, B/A against by block: forward 0.75-0.82,
+//    backward 0.67-0.69, lrn_relu_max_pool forward 0.84-0.91, backward 0.91-0.98 (4 KiB ahead;
+//    2 KiB and 8-24 KiB were 3-5% slower). Not measured on AVX2, which keeps blocks: the AMD
+//    machines that run that level are where those were measured.
 constexpr int64_t kPrefetchBytes = 24 * 1024;
+constexpr int64_t kVectorPrefetchBytes = 4 * 1024;
+constexpr bool kPrefetchEachVector =
+#if defined(__AVX512F__)
+    true;
+#else
+    false;
+#endif
+
+// With kPrefetchEachVector, asks for the address kVectorPrefetchBytes past p in its stream (at
+// the end of a tensor that may be past it: a prefetch never faults).
+template <typename T>
+ALEXOPS_INLINE void prefetch_vector_ahead(const T* p) {
+  if constexpr (kPrefetchEachVector)
+    __builtin_prefetch(reinterpret_cast<const void*>(reinterpret_cast<uintptr_t>(p) + kVectorPrefetchBytes), 0, 3);
+}
 
 // N^(-beta) and 1/N for one vector of norms N. Float vectors on targets with a reciprocal-
 // sqrt estimate take it for N^(-1/2), unchecked: it is right for positive normal N, and the
@@ -369,9 +394,11 @@ ALEXOPS_INLINE void with_window_width(const BlockScratch<A>& s, Fn&& fn) {
   fn(std::integral_constant<int64_t, 0>{});
 }
 
-// Brings rows [first, last) of `data` (C elements each) towards the core ahead of use.
+// Brings rows [first, last) of `data` (C elements each) towards the core ahead of use, where
+// the kernels prefetch by block (see kPrefetchBytes).
 template <typename T>
 void prefetch_rows(const T* data, int64_t first, int64_t last, int64_t C) {
+  if constexpr (kPrefetchEachVector) return;
   const char* begin = reinterpret_cast<const char*>(data + first * C);
   const char* end = reinterpret_cast<const char*>(data + last * C);
   for (const char* line = begin; line < end; line += 64) __builtin_prefetch(line, 0, 3);
@@ -391,6 +418,7 @@ void load_and_square(BlockScratch<A>& s, int64_t i, const T* x, bool relu) {
   A* r = s.r_row(i);
   A* sq = s.squares_row(i) + s.R;
   for_each_vector<A>(s.C, [&](int64_t c, int64_t n) {
+    prefetch_vector_ahead(x + c);
     typename V::Vec v = load_row_vector(x, c, n);
     if (relu) v = relu_vector<A>(v);  // NaN passes through, as in tf.nn.relu
     V::store(r + c, v);
@@ -542,27 +570,32 @@ ALEXOPS_INLINE void forward_pixel_in_registers(const LrnParams& p, BlockScratch<
       V::store(kept_inverse + c, inverse);
     }
   };
-  const auto r_of = [&](Vec v) { return relu ? relu_vector<A>(v) : v; };  // NaN passes, as in tf.nn.relu
+  // relu(x) (or x) of the n channels at c; NaN passes, as in tf.nn.relu.
+  const auto r_at = [&](int64_t c, int64_t n) {
+    prefetch_vector_ahead(in + c);
+    const Vec v = load_row_vector(in, c, n);
+    return relu ? relu_vector<A>(v) : v;
+  };
   WindowStream<kWidth, A> windows;
   // After the push of the next vector's squares, the current vector's norms.
   const auto norms_after = [&](Vec r_next) {
     windows.push(r_next * r_next);
     return bias + alpha * windows.window();
   };
-  Vec r_cur = r_of(load_row_vector(in, 0, std::min(L, C)));
+  Vec r_cur = r_at(0, std::min(L, C));
   windows.push(r_cur * r_cur);
   int64_t c = 0;
   // Two vectors at a time while the two after them are whole: their chains (window, power,
   // product) side by side.
   for (; c + 3 * L <= C; c += 2 * L) {
-    const Vec r1 = r_of(VecIO<T>::load(in + c + L)), r2 = r_of(VecIO<T>::load(in + c + 2 * L));
+    const Vec r1 = r_at(c + L, L), r2 = r_at(c + 2 * L, L);
     const Vec norm0 = norms_after(r1), norm1 = norms_after(r2);
     output(c, L, r_cur, norm0);
     output(c + L, L, r1, norm1);
     r_cur = r2;
   }
   for (; c < C; c += L) {  // then one at a time; past the row, r is 0
-    const Vec r_next = c + L < C ? r_of(load_row_vector(in, c + L, std::min(L, C - c - L))) : Vec{};
+    const Vec r_next = c + L < C ? r_at(c + L, std::min(L, C - c - L)) : Vec{};
     output(c, std::min(L, C - c), r_cur, norms_after(r_next));
     r_cur = r_next;
   }
@@ -751,6 +784,7 @@ ALEXOPS_INLINE void backward_pixel_in_registers(const LrnParams& p, BlockScratch
   FloatRowCheck<A> check(range);
   const auto r_of = [&](int64_t c) {  // relu(x) (or x) of the vector at channel c; zeros past the row
     if (c >= C) return Vec{};
+    prefetch_vector_ahead(x + c);
     const Vec v = load_row_vector(x, c, std::min(L, C - c));
     return relu ? relu_vector<A>(v) : v;  // NaN passes, as in tf.nn.relu
   };
@@ -763,6 +797,7 @@ ALEXOPS_INLINE void backward_pixel_in_registers(const LrnParams& p, BlockScratch
     Vec power, inverse;
     norm_powers<kKind, A>(norm, beta, power, inverse);
     check.template add<kKind>(norm, power);
+    prefetch_vector_ahead(dy + c);
     const Vec dy_c = load_row_vector(dy, c, n);
     if (kept_dy) V::store(kept_dy + c, dy_c);
     gradient_terms<A>(n, dy_c, r_c, power, inverse, check, g, t);
@@ -865,7 +900,7 @@ void backward_pixels(const LrnParams& p, const T* x, const T* dy, T* dx, int64_t
     // All of the block's x and dy are read (phases 1 and 2) before any of its dx is written
     // (phase 3): dx may share a buffer with either. (A pixel done in double reads its own dy
     // again in phase 3, before its own dx is written.) Both input streams are prefetched
-    // ahead, as the forward's one is (10% faster at AlexNet's lrn1 size).
+    // ahead, as the forward's one is (by block: 10% faster at AlexNet's lrn1 size).
     const auto [ahead, ahead_end] = prefetch_range(first, n_pixels, end, C * int64_t(sizeof(T)));
     prefetch_rows(x, ahead, ahead_end, C);
     prefetch_rows(dy, ahead, ahead_end, C);
@@ -890,6 +925,7 @@ void backward_pixels(const LrnParams& p, const T* x, const T* dy, T* dx, int64_t
         for (int64_t k = 0; k < K; ++k) {
           const int64_t c = c0 + k * V::kLanes;
           check.template add<kKind>(norm[k], power[k]);
+          prefetch_vector_ahead(dy_row + c);
           store_gradient_terms<A>(g, t, c, n, load_row_vector(dy_row, c, n), V::load(r + c), power[k], inverse[k],
                                   check);
         }
