@@ -118,7 +118,7 @@ ALEXOPS_INLINE void prefetch_vector_ahead(const T* p) {
 // pixels with other N are redone in double (FloatRowCheck). Other
 // targets and double take exact vector sqrt and divide, whose special values are IEEE's:
 // 0^(-beta) = inf, inf^(-beta) = 0, a negative N^(-beta) is NaN. Either way N^(-3/4) is
-// q * (q * q^(-1/2)) or q * sqrt(q), q = N^(-1/2): in that order no intermediate is smaller
+// q * sqrt(q), q = N^(-1/2): in that order no intermediate is smaller
 // than the result, so it stays right wherever the result is a normal number (through 1/N
 // it would not: 1/N is subnormal for N > 2^126, where N^(-3/4) is still ~1e-29).
 template <PowerKind kKind, typename A, bool kRefine = true>
@@ -133,14 +133,11 @@ ALEXOPS_INLINE void norm_powers(typename Simd<A>::Vec n, A beta, typename Simd<A
       if constexpr (kKind == PowerKind::kHalf) {
         power = q;
       } else {
-#if defined(__AVX512F__)
-        power = q * (q * fast_reciprocal_sqrt<A, kRefine>(q));
-#else
-        // An exact sqrt of q: 7-9% faster than a second estimate and its Newton step on an
-        // AVX2 Zen (scripts/cpu_kernel_bench.cc), and exact. Not measured on AVX-512, which
-        // keeps the estimate (its sqrt is the slower unit there).
+        // An exact sqrt of q, faster than a second estimate and its Newton step, and exact:
+        // 7-9% on an AVX2 Zen (scripts/cpu_kernel_bench.cc); on an AVX-512 Xeon (two threads,
+        // AlexNet's tensors) forward 0.93-0.94, backward 0.94-0.95, lrn_relu_max_pool forward
+        // 0.88-0.94, and no slower for the 16-bit types, which skip the Newton steps.
         power = q * vector_sqrt<A>(q);
-#endif
       }
     } else {
       for (int64_t i = 0; i < Simd<A>::kLanes; ++i) q[i] = A(1) / std::sqrt(n[i]);
@@ -620,9 +617,10 @@ void forward_pixels(const LrnParams& p, const T* x, T* y, int64_t C, int64_t beg
   BlockScratch<A>& s = *scratch;
   const A bias = A(p.bias), alpha = A(p.alpha), beta = A(p.beta);
   const NormRange range = norm_range(p, s.R);  // (FloatRowCheck)
-  // Only a bfloat16 output takes the bare 14-bit estimates (AVX-512; elsewhere the estimate is
-  // always refined): their error, under 2^-13, is far below its ulp (2^-8), and changed 33 of
-  // 12.8 million rounded outputs. Against float16's ulp (2^-11) it changed 5.6% of them, and
+  // Only a bfloat16 output takes the bare 14-bit estimate of N^(-1/2) (AVX-512; elsewhere the
+  // estimate is always refined): its error in N^(-beta), under 2^-13, is far below the output's
+  // ulp (2^-8), and changed 33 of 12.8 million rounded outputs (with a second estimate
+  // for N^(-1/4) then, since replaced by an exact sqrt). Against float16's ulp (2^-11) it changed 5.6% of them, and
   // so which of two near-equal outputs lrn_relu_max_pool routes the gradient to.
   constexpr bool kRefineOutput = !std::is_same_v<T, bfloat16_bits>;
   // Keeping or not is known when compiling each copy of the loop: as a run-time branch in
