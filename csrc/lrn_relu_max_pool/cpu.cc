@@ -146,7 +146,9 @@ class GradientRows {
     if constexpr (std::is_same_v<T, A>) {
       dy_in_t = dy;
     } else {
-      for (int64_t i = 0; i < row_elements_; ++i) store(dy[i], rounded_.data() + i);
+      for_each_vector<A>(row_elements_, [&](int64_t i, int64_t n) {  // (one element at a time: float16 1.3x slower, AVX-512)
+        store_row_vector(rounded_.data(), i, n, load_row_vector(dy, i, n));
+      });
       dy_in_t = rounded_.data();
     }
     const std::optional<KeptNorms<A>> kept = cache.kept(n, ih);
