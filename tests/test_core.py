@@ -437,16 +437,29 @@ def test_exact_aliasing_computes_in_place(dtype):
     np.testing.assert_array_equal(into_x, dx_expected)
 
 
-@pytest.mark.parametrize("scale, bias", [(1e20, 1.0), (1e-16, 0.0)], ids=["sum-overflows", "tiny"])
+# Inputs whose every pixel's backward is redone in double: (scale of x, bias, alpha, dtypes).
+REDONE_IN_DOUBLE = {
+    "sum-overflows": (1e20, 1.0, 1.0, ["float32", "bfloat16"]),  # the sum of squares is inf in float
+    "tiny": (1e-16, 0.0, 1.0, ["float32", "bfloat16"]),  # subnormal squares
+    # 2 alpha beta subnormal (bias 2, so that dx is not dy where N is about bias)
+    "factor-subnormal": (1.0, 2.0, 1e-39, ["float32", "float16", "bfloat16"]),
+}
+
+
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=str)
+@pytest.mark.parametrize("case", list(REDONE_IN_DOUBLE))
 @pytest.mark.parametrize("channels", [37, 64, 192])
-def test_exact_aliasing_with_pixels_redone_in_double(scale, bias, channels):
+def test_exact_aliasing_with_pixels_redone_in_double(case, channels, dtype):
     """dx into dy or x where every pixel is redone in double, which reads the pixel's dy again
     after its dx was written (the one-pass backward keeps dy aside where dx is dy)."""
-    x = random_input((3, 5, 7, channels), seed=22, dtype=np.float32) * np.float32(scale)
-    dy = random_input(x.shape, seed=23, dtype=np.float32)
-    params = dict(depth_radius=4, bias=bias, alpha=1.0, beta=0.75)
+    scale, bias, alpha, dtypes = REDONE_IN_DOUBLE[case]
+    if str(dtype) not in dtypes:
+        pytest.skip(f"{case} cannot be written in {dtype}")
+    x = (random_input((3, 5, 7, channels), seed=22, dtype=np.float64) * scale).astype(dtype)
+    dy = random_input(x.shape, seed=23, dtype=dtype)
+    params = dict(depth_radius=4, bias=bias, alpha=alpha, beta=0.75)
     dx_expected = _core.backward(x, dy, **params)
-    assert np.isfinite(dx_expected).all() and np.abs(dx_expected).max() > 0
+    assert np.isfinite(dx_expected.astype(np.float64)).all() and np.abs(dx_expected.astype(np.float64)).max() > 0
     into_dy = dy.copy()
     np.testing.assert_array_equal(_core.backward(x, into_dy, out=into_dy, **params), dx_expected)
     into_x = x.copy()

@@ -282,8 +282,9 @@ struct PixelInDouble {
     for (int64_t c = 0; c < C; ++c) store(float(r[c] * std::pow(n[c], -double(p.beta))), y + c);
   }
 
-  template <typename T>
-  void backward(const LrnParams& p, int64_t R, const float* r_in, const T* dy, T* dx, int64_t C) {
+  // dy: T, or float (a 16-bit dy kept aside, exactly, where dx overwrites it).
+  template <typename D, typename T>
+  void backward(const LrnParams& p, int64_t R, const float* r_in, const D* dy, T* dx, int64_t C) {
     norms(p, R, r_in, C);
     const double* r = rows.data();
     const double* n = r + C;
@@ -530,13 +531,16 @@ constexpr bool kWindowsInRegisters =
     std::is_same_v<T, float> && kHasLaneShifts<A> && kWidth != 0 && (kWidth - 1) / 2 <= Simd<A>::kLanes;
 
 // Whether backward_pixels (and backward_pixels_from_kept) run each pixel in one pass in
-// registers (backward_pixel_in_registers): with kWindowsInRegisters, on AVX-512 (32 registers,
-// every shift one instruction). There, at AlexNet's sizes, two threads, float32: B/A 0.89-0.93
-// (the pooled backward 0.91-0.94). On an
-// AVX2 AMD EPYC (16 registers, 9 shifted vectors a window) the same pass was 1.27-1.34x slower
+// registers (backward_pixel_in_registers): on AVX-512 (32 registers, every shift one
+// instruction), for every storage type of float arithmetic, where a window reaches at most one
+// vector either side. There, at AlexNet's sizes, two threads: float32 B/A 0.89-0.93 (the
+// pooled backward 0.91-0.94); float16 0.90-0.98 (pooled 0.86-0.88), bfloat16 0.96-1.02 (pooled
+// 0.88-0.91), unlike their forward (kWindowsInRegisters). On an AVX2 AMD EPYC (16 registers,
+// 9 shifted vectors a window) the same pass was 1.27-1.34x slower for float32
 // (scripts/experiments/backward-streamed-in-registers.patch).
 template <typename T, typename A, int64_t kWidth>
-constexpr bool kBackwardInRegisters = kWindowsInRegisters<T, A, kWidth> && kShiftsAreOneInstruction;
+constexpr bool kBackwardInRegisters = std::is_same_v<A, float> && kHasLaneShifts<A> && kShiftsAreOneInstruction &&
+                                      kWidth != 0 && (kWidth - 1) / 2 <= Simd<A>::kLanes;
 
 // forward_pixels for one pixel (in -> out, which may be the same) in one pass over its
 // vectors: each vector's squares stay in registers while the windows of it and its neighbours
@@ -766,6 +770,14 @@ class GradientStream {
   ALEXOPS_INLINE Vec finish() { return push(Vec{}, Vec{}, Vec{}); }
 };
 
+// The register backwards' redo of one pixel in double, from its dy: kept_dy (in A, exact) where
+// dx has overwritten dy, else dy.
+template <typename T, typename A>
+void redo_backward_in_double(const LrnParams& p, BlockScratch<A>& s, const A* r, const A* kept_dy, const T* dy, T* dx) {
+  if (kept_dy) s.in_double.backward(p, s.R, r, kept_dy, dx, s.C);
+  else s.in_double.backward(p, s.R, r, dy, dx, s.C);
+}
+
 // backward_pixels for one pixel in one pass over its vectors (kBackwardInRegisters): vector
 // j's norms come after the push of vector j + 1's squares, and its dx (GradientStream) after
 // the push of vector j + 1's t, so dx runs one vector behind g and t, and two behind x: dx may
@@ -780,7 +792,6 @@ ALEXOPS_INLINE void backward_pixel_in_registers(const LrnParams& p, BlockScratch
   const int64_t C = s.C;
   const A bias = A(p.bias), alpha = A(p.alpha), beta = A(p.beta);
   const bool relu = p.relu;
-  static_assert(std::is_same_v<T, A>, "dy is kept for the redo in its own type");
   A* const r_row = s.r_row(0);
   A* const kept_dy = dx == dy ? s.g_row(0) : nullptr;
   FloatRowCheck<A> check(range);
@@ -840,7 +851,7 @@ ALEXOPS_INLINE void backward_pixel_in_registers(const LrnParams& p, BlockScratch
   }
   const int64_t last = (C - 1) / L * L;
   store_row_vector(dx, last, C - last, gradient.finish());
-  if (check.backward_needs_double()) s.in_double.backward(p, s.R, r_row, kept_dy ? kept_dy : dy, dx, C);
+  if (check.backward_needs_double()) redo_backward_in_double(p, s, r_row, kept_dy, dy, dx);
 }
 
 // backward_pixels_from_kept for one pixel in one pass over its vectors (kBackwardInRegisters,
@@ -854,7 +865,6 @@ ALEXOPS_INLINE void backward_pixel_from_kept_in_registers(const LrnParams& p, Bl
   using Vec = typename V::Vec;
   constexpr int64_t L = V::kLanes;
   const int64_t C = s.C;
-  static_assert(std::is_same_v<T, A>, "dy is kept for the redo in its own type");
   A* const kept_dy = dx == dy ? s.g_row(0) : nullptr;
   FloatRowCheck<A> terms_check(range);  // its norms were checked in the forward (wide)
   GradientStream<kWidth, A> gradient(p);
@@ -884,7 +894,7 @@ ALEXOPS_INLINE void backward_pixel_from_kept_in_registers(const LrnParams& p, Bl
   const int64_t last = (C - 1) / L * L;
   store_row_vector(dx, last, C - last, gradient.finish());
   wide |= terms_check.backward_needs_double();
-  if (wide) s.in_double.backward(p, s.R, r, kept_dy ? kept_dy : dy, dx, C);
+  if (wide) redo_backward_in_double(p, s, r, kept_dy, dy, dx);
 }
 
 // dx of pixels [begin, end) given their x and dy; dx may equal dy or x.
