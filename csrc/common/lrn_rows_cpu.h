@@ -518,17 +518,31 @@ struct KeptNorms {
 };
 
 // Whether forward_pixels takes each pixel's windows from registers (forward_pixel_in_registers)
-// instead of from a scratch row of squares: for float tensors, where the target shifts lanes
-// (kHasLaneShifts) and a window of width kWidth reaches at most one vector either side.
+// instead of from a scratch row of squares: where the target shifts float lanes
+// (kHasLaneShifts) and a window of width kWidth reaches at most one vector either side; for
+// float tensors, and on AVX-512 for the 16-bit ones too.
 // Measured with scripts/cpu_kernel_bench.cc on an AVX2 AMD EPYC (B/A, AlexNet's tensors, two
 // threads): lrn_relu forward 0.90-0.95, lrn_relu_max_pool forward 0.85-0.91 and backward
-// 0.81-0.91 (its rows' norms come from this forward); in L2, one thread, 0.97-1.03. The
+// 0.81-0.91 (its rows' norms come from this forward); in L2, one thread, 0.97-1.03. There the
 // 16-bit types keep the scratch rows: streamed, they were 3-14% slower one vector at a time
 // and 1-10% slower two at a time. On an AVX-512 Xeon, with the 9 shifted vectors: 0.96-0.99
-// forward and 0.92-0.96 pooled at AlexNet's sizes, though 1.07-1.11x slower in L2.
+// forward and 0.92-0.96 pooled at AlexNet's sizes, though 1.07-1.11x slower in L2; the 16-bit
+// types, once the inputs were prefetched a vector at a time (kPrefetchEachVector), forward
+// 0.92-0.96, lrn_relu_max_pool forward 0.94-1.05 and backward 0.85-0.97.
 template <typename T, typename A, int64_t kWidth>
-constexpr bool kWindowsInRegisters =
-    std::is_same_v<T, float> && kHasLaneShifts<A> && kWidth != 0 && (kWidth - 1) / 2 <= Simd<A>::kLanes;
+constexpr bool kWindowsInRegisters = (std::is_same_v<T, float> || kShiftsAreOneInstruction) &&
+                                     std::is_same_v<A, float> && kHasLaneShifts<A> && kWidth != 0 &&
+                                     (kWidth - 1) / 2 <= Simd<A>::kLanes;
+
+// Whether a forward's output powers N^(-beta) are refined (fast_reciprocal_sqrt): all but a
+// bfloat16 output's (which matters on AVX-512 only; elsewhere the estimate is always refined).
+// The bare 14-bit estimate of N^(-1/2) has an error in N^(-beta) under 2^-13, far below
+// bfloat16's ulp (2^-8): it changed 33 of 12.8 million rounded outputs (with a second estimate
+// for N^(-1/4) then, since replaced by an exact sqrt). Against float16's ulp (2^-11) it changed
+// 5.6% of them, and so which of two near-equal outputs lrn_relu_max_pool routes the gradient
+// to. What a forward keeps for the backward (KeptNorms) is always refined.
+template <typename T>
+constexpr bool kRefineOutputPowers = !std::is_same_v<T, bfloat16_bits>;
 
 // Whether backward_pixels (and backward_pixels_from_kept) run each pixel in one pass in
 // registers (backward_pixel_in_registers): on AVX-512 (32 registers, every shift one
@@ -564,12 +578,13 @@ ALEXOPS_INLINE void forward_pixel_in_registers(const LrnParams& p, BlockScratch<
   // Vector c's output (n channels) from its r and norms.
   const auto output = [&](int64_t c, int64_t n, Vec r_c, Vec norm) {
     Vec power, inverse;
-    norm_powers<kKind, A>(norm, beta, power, inverse);
+    norm_powers<kKind, A, kRefineOutputPowers<T>>(norm, beta, power, inverse);
     check.template add<kKind>(norm, power);
     V::store(r + c, r_c);
     prefetch_vector_ahead</*kForWrite=*/true>(out + c);
     store_row_vector(out, c, n, r_c * power);
     if constexpr (kKeep) {
+      if constexpr (!kRefineOutputPowers<T> && kUnrefinedEstimateDiffers) norm_powers<kKind, A>(norm, beta, power, inverse);
       V::store(kept_r + c, r_c);
       V::store(kept_power + c, power);
       V::store(kept_inverse + c, inverse);
@@ -604,7 +619,8 @@ ALEXOPS_INLINE void forward_pixel_in_registers(const LrnParams& p, BlockScratch<
     output(c, std::min(L, C - c), r_cur, norms_after(r_next));
     r_cur = r_next;
   }
-  // (The kept powers are the output's: a float output's are refined, as the backward's are.)
+  // (The kept powers are refined, as the backward's are: the output's, or for a bfloat16 output
+  // computed again above.)
   if constexpr (kKeep) keep->wide[kept_pixel] = check.backward_needs_double();
   if (check.forward_needs_double()) s.in_double.forward(p, s.R, r, out, C);
 }
@@ -625,12 +641,6 @@ void forward_pixels(const LrnParams& p, const T* x, T* y, int64_t C, int64_t beg
   BlockScratch<A>& s = *scratch;
   const A bias = A(p.bias), alpha = A(p.alpha), beta = A(p.beta);
   const NormRange range = norm_range(p, s.R);  // (FloatRowCheck)
-  // Only a bfloat16 output takes the bare 14-bit estimate of N^(-1/2) (AVX-512; elsewhere the
-  // estimate is always refined): its error in N^(-beta), under 2^-13, is far below the output's
-  // ulp (2^-8), and changed 33 of 12.8 million rounded outputs (with a second estimate
-  // for N^(-1/4) then, since replaced by an exact sqrt). Against float16's ulp (2^-11) it changed 5.6% of them, and
-  // so which of two near-equal outputs lrn_relu_max_pool routes the gradient to.
-  constexpr bool kRefineOutput = !std::is_same_v<T, bfloat16_bits>;
   // Keeping or not is known when compiling each copy of the loop: as a run-time branch in
   // the grouped loop below it cost registers both ways (the pooled forward 14% slower).
   const auto with_keep = [&](auto fn) {
@@ -668,7 +678,7 @@ void forward_pixels(const LrnParams& p, const T* x, T* y, int64_t C, int64_t beg
         constexpr int64_t K = decltype(vectors)::value;
         Vec norm[K], power[K], inverse[K];
         for (int64_t k = 0; k < K; ++k) norm[k] = bias + alpha * squares.window(c0 + k * V::kLanes);
-        for (int64_t k = 0; k < K; ++k) norm_powers<kKind, A, kRefineOutput>(norm[k], beta, power[k], inverse[k]);
+        for (int64_t k = 0; k < K; ++k) norm_powers<kKind, A, kRefineOutputPowers<T>>(norm[k], beta, power[k], inverse[k]);
         for (int64_t k = 0; k < K; ++k) {
           const int64_t c = c0 + k * V::kLanes;
           check.template add<kKind>(norm[k], power[k]);
@@ -677,7 +687,7 @@ void forward_pixels(const LrnParams& p, const T* x, T* y, int64_t C, int64_t beg
           if constexpr (kKeep) {
             Vec kept_power = power[k], kept_inverse = inverse[k];
             // The backward's powers are refined whatever T is (as in backward_pixels).
-            if constexpr (!kRefineOutput && kUnrefinedEstimateDiffers) norm_powers<kKind, A>(norm[k], beta, kept_power, kept_inverse);
+            if constexpr (!kRefineOutputPowers<T> && kUnrefinedEstimateDiffers) norm_powers<kKind, A>(norm[k], beta, kept_power, kept_inverse);
             const int64_t at = kept_pixel * s.Cv + c;
             V::store(keep->r + at, rc);
             V::store(keep->power + at, kept_power);
