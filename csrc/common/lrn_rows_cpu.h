@@ -549,7 +549,7 @@ constexpr bool kRefineOutputPowers = !std::is_same_v<T, bfloat16_bits>;
 // instruction), for every storage type of float arithmetic, where a window reaches at most one
 // vector either side. There, at AlexNet's sizes, two threads: float32 B/A 0.89-0.93 (the
 // pooled backward 0.91-0.94); float16 0.90-0.98 (pooled 0.86-0.88), bfloat16 0.96-1.02 (pooled
-// 0.88-0.91), unlike their forward (kWindowsInRegisters). On an AVX2 AMD EPYC (16 registers,
+// 0.88-0.91), against their scratch rows (which their forward then still took). On an AVX2 AMD EPYC (16 registers,
 // 9 shifted vectors a window) the same pass was 1.27-1.34x slower for float32
 // (scripts/experiments/backward-streamed-in-registers.patch).
 template <typename T, typename A, int64_t kWidth>
