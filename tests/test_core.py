@@ -214,12 +214,13 @@ def test_tiny_norms_are_exact(beta):
 
 @pytest.mark.parametrize("channels", [8, 16, 21, 64])
 @pytest.mark.parametrize("beta", [0.5, 0.75, 1.0, 0.3])
-@pytest.mark.parametrize("scale, bias, alpha", [(1e20, 1.0, 1.0), (1e-21, 0.0, 1.0), (1e-3, 0.0, 1e-36)],
-                         ids=["sum-overflows", "squares-subnormal", "alpha-times-sum-subnormal"])
+@pytest.mark.parametrize("scale, bias, alpha",
+                         [(1e20, 1.0, 1.0), (1e-21, 0.0, 1.0), (1e-3, 0.0, 1e-36), (1e20, 2.0, 0.0)],
+                         ids=["sum-overflows", "squares-subnormal", "alpha-times-sum-subnormal", "alpha-zero-sum-overflows"])
 def test_norms_float_cannot_hold_are_redone_in_double(scale, bias, alpha, beta, channels):
     """Where float's N is wrong though y and dx are normal numbers: its sum of squares
-    overflowed (y ~ 4e-11, not 0), or its squares or alpha * sum went subnormal and lost their
-    low bits (errors ~1e-3). Such pixels are redone in double at every ISA level, whether or
+    overflowed (y ~ 4e-11, not 0; with alpha 0, 0 * inf made N NaN where it is bias), or its
+    squares or alpha * sum went subnormal and lost their low bits (errors ~1e-3). Such pixels are redone in double at every ISA level, whether or
     not the reciprocal-sqrt estimate happens to fail on them too, and whether or not a padding
     lane (C = 21: the lanes past C have N = bias) flags the row anyway."""
     x = random_input((2, 1, 3, channels), seed=channels, dtype=np.float32, away_from_zero=True) * np.float32(scale)

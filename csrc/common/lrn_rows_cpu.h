@@ -183,6 +183,9 @@ struct NormRange {
   // The backward's factor 2 alpha beta (gradient_from_terms) is subnormal in float (alpha under
   // ~1e-38) and has lost digits: every pixel's backward runs in double.
   bool backward_all_in_double;
+  // alpha is 0: a NaN N may come from finite inputs, 0 * inf where the sum of squares overflowed
+  // (|x| ~ 2e19), while in double N is bias. Rows with a NaN N are redone in double.
+  bool nan_norms_in_double;
 };
 
 // The backward's factor 2 alpha beta, in A, as gradient_from_terms and the check use it.
@@ -198,7 +201,7 @@ inline NormRange norm_range(const LrnParams& p, int64_t R) {
   const double backward_ceiling = beta > -1 ? std::min(two_to_40, std::exp2(70.0 / (beta + 1))) : two_to_40;
   const float factor = two_alpha_beta<float>(p);
   return {float(std::min(floor, largest)), float(forward_ceiling), float(backward_ceiling), float(2 * R + 1),
-          factor != 0 && std::fabs(factor) < std::numeric_limits<float>::min()};
+          factor != 0 && std::fabs(factor) < std::numeric_limits<float>::min(), p.alpha == 0.0f};
 }
 
 // Watches one float row's norms N for the pixels float arithmetic gets wrong, to be redone in
@@ -206,9 +209,10 @@ inline NormRange norm_range(const LrnParams& p, int64_t R) {
 // whose window would not be finite (add_gradient_terms): t overflows for N just above the
 // floor (x ~ 1e-16 with bias 0: N^(-beta-1) ~ 1e55), while dx, the difference of two such
 // terms times r, is ~1e23. (A NaN t, from a NaN input, is redone too: NaN in double.)
-// A NaN N is not flagged: it comes from a NaN input, and is NaN in double too. One min and one
-// max per vector; for a general beta (a scalar pow per lane anyway) also a sum of power * 0,
-// NaN once some N^(-beta) overflowed. The lanes past C count too: their N is bias, so with
+// A NaN N is not flagged: it comes from a NaN input, and is NaN in double too; but where alpha
+// is 0 it may come from an overflowed sum (NormRange::nan_norms_in_double), and is. One min
+// and one max per vector; for a general beta (a scalar pow per lane anyway) also a sum of
+// power * 0, NaN once some N^(-beta) overflowed (or N is NaN); with alpha 0, a sum of N * 0. The lanes past C count too: their N is bias, so with
 // bias below the floor a row whose C is not a whole number of vectors is redone in double,
 // more slowly but rightly. A no-op for double.
 template <typename A>
@@ -224,6 +228,7 @@ struct FloatRowCheck {
       least_ = norm < least_ ? norm : least_;  // minps, maxps: a NaN norm is skipped
       greatest_ = norm > greatest_ ? norm : greatest_;
       if constexpr (kKind == PowerKind::kGeneral) poisoned_ = power * A(0) + poisoned_;
+      else if (range_.nan_norms_in_double) poisoned_ = norm * A(0) + poisoned_;
     }
   }
 
