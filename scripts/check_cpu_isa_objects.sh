@@ -12,7 +12,7 @@ build=${1:?usage: $0 BUILD_DIR}
 failed=0
 checked=0
 objects=$(find "$build" -path '*alexops_cpu_avx*.dir*' -name '*.o' | sort)
-[ -n "$objects" ] || { echo "FAIL: no avx2/avx512 kernel objects under $build"; exit 1; }
+[ -n "$objects" ] || { echo "FAIL: no avx2/avx512/avx512bf16 kernel objects under $build"; exit 1; }
 for object in $objects; do
   level=$(basename "$(dirname "$(dirname "$(dirname "$object")")")" .dir)  # alexops_cpu_avx2
   level=${level#alexops_}
@@ -27,5 +27,5 @@ for object in $objects; do
     fi
   done
 done
-echo "checked $(echo "$objects" | wc -l) avx2/avx512 kernel objects: $checked functions with shared names"
+echo "checked $(echo "$objects" | wc -l) avx2/avx512/avx512bf16 kernel objects: $checked functions with shared names"
 exit $failed

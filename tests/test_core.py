@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 from alexops import _core
 from helpers import (BFLOAT16, FLOAT_DTYPES, SHAPE_AND_PARAMS, assert_close_to_reference, case_id,
-                     gradient_term_scale, random_input, reference_backward, reference_forward)
+                     gradient_term_scale, random_input, reference_backward, reference_forward, run_fresh)
 
 
 def assert_matches_reference(x, dy, cancelling_terms=False, **params):
@@ -266,6 +266,44 @@ def test_gradient_window_float_cannot_hold_is_redone_in_double(channels):
     assert_matches_reference(x, dy, cancelling_terms=True, **params)
 
 
+def smallest_subnormal(dtype):
+    if dtype == BFLOAT16:
+        import ml_dtypes  # (BFLOAT16 is set only where it is installed)
+        return float(ml_dtypes.finfo(dtype).smallest_subnormal)
+    return float(np.finfo(dtype).smallest_subnormal)
+
+
+@pytest.mark.parametrize("pooled", [False, True], ids=["lrn_relu", "lrn_relu_max_pool"])
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=str)
+def test_subnormal_outputs_are_rounded_not_flushed(dtype, pooled):
+    """alpha 0, bias 4, beta 1: y = x / 4 and dx = dy / 4 exactly, before rounding to the dtype.
+    x and dy run through the dtype's subnormals and the normal numbers above them, both signs,
+    ties included: every output must be its value rounded to nearest even, bit for bit, and a
+    subnormal never a zero (AVX512-BF16's conversion takes subnormal floats for zeros). With
+    pooled, a 1 x 1 window, so that the pool passes every pixel on."""
+    step = smallest_subnormal(dtype)
+    span = min(8 * round(normal_range(dtype)[0] / step), 2**20)  # 16-bit: up to 8 x the least normal
+    magnitudes = step * (1 + np.arange(48 * 37, dtype=np.float64) * 3 % span)
+    signs = np.where(np.arange(magnitudes.size) % 3 == 0, -1.0, 1.0)
+    x = (magnitudes * signs).astype(dtype).reshape(1, 6, 8, 37)
+    dy = x[:, ::-1].copy()
+    params = dict(depth_radius=2, bias=4.0, alpha=0.0, beta=1.0, relu=False)
+    if pooled:
+        window = dict(ksize=(1, 1), strides=(1, 1), padding="VALID")
+        y = _core.forward_max_pool(x, **params, **window)
+        dx = _core.backward_max_pool(x, dy, **params, **window)
+    else:
+        y, dx = _core.forward(x, **params), _core.backward(x, dy, **params)
+    bits = np.dtype(f"u{np.dtype(dtype).itemsize}")
+    for got, exact in ((y, x.astype(np.float64) / 4), (dx, dy.astype(np.float64) / 4)):
+        expected = exact.astype(dtype)  # rounded to nearest even
+        subnormal = (expected != 0) & (np.abs(exact) < normal_range(dtype)[0])
+        assert np.count_nonzero(subnormal) > got.size // 10  # what the test is about
+        mismatched = got.view(bits) != expected.view(bits)
+        assert not mismatched.any(), f"{np.count_nonzero(mismatched)} outputs misrounded, e.g. " \
+            f"{got[mismatched][:3]} for {expected[mismatched][:3]}"
+
+
 @pytest.mark.parametrize("channels", [16, 64, 192])
 def test_gradient_with_a_subnormal_two_alpha_beta_runs_in_double(channels):
     """alpha = 1e-40 (subnormal in float, as 2 alpha beta is), bias 0: alpha * sum is a normal
@@ -519,3 +557,22 @@ def test_default_thread_count_follows_cpu_affinity():
     import os
 
     assert _core.get_num_threads() == len(os.sched_getaffinity(0))
+
+
+def test_the_isa_variable_lowers_the_level_and_never_raises_it():
+    """ALEXOPS_CPU_ISA names a level built: at or below the CPU's, that level runs; above it, or
+    unknown, the CPU's own (a level the CPU lacks would die on its first instruction)."""
+    import os
+    built = [level.strip() for level in _core.cpu_isas_built().split(",")]
+    assert built[0] == "baseline" and _core.cpu_isa() in built
+
+    def level_with(asked):
+        env = {name: value for name, value in os.environ.items() if name != "ALEXOPS_CPU_ISA"}
+        if asked is not None:
+            env["ALEXOPS_CPU_ISA"] = asked
+        return run_fresh("import alexops._core as c; print(c.cpu_isa())", env=env).stdout.strip()
+
+    widest = level_with(None)  # (this process's own level may have been lowered)
+    for asked in built + ["no-such-level"]:
+        expected = asked if asked in built[:built.index(widest) + 1] else widest
+        assert level_with(asked) == expected, f"ALEXOPS_CPU_ISA={asked}"

@@ -9,6 +9,9 @@ namespace {
 CpuIsa supported_isa() {
 #if defined(__x86_64__) && defined(__GNUC__)
   __builtin_cpu_init();
+#if defined(ALEXOPS_CPU_ISA_AVX512BF16)
+  if (__builtin_cpu_supports("x86-64-v4") && __builtin_cpu_supports("avx512bf16")) return CpuIsa::kAvx512Bf16;
+#endif
 #if defined(ALEXOPS_CPU_ISA_AVX512)
   if (__builtin_cpu_supports("x86-64-v4")) return CpuIsa::kAvx512;
 #endif
@@ -23,6 +26,7 @@ CpuIsa supported_isa() {
 
 const char* cpu_isa_name(CpuIsa isa) {
   switch (isa) {
+    case CpuIsa::kAvx512Bf16: return "avx512bf16";
     case CpuIsa::kAvx512: return "avx512";
     case CpuIsa::kAvx2: return "avx2";
     case CpuIsa::kBaseline: break;
@@ -34,7 +38,7 @@ CpuIsa cpu_isa_in_use() {
   static const CpuIsa chosen = [] {
     CpuIsa isa = supported_isa();
     if (const char* asked = std::getenv("ALEXOPS_CPU_ISA")) {
-      for (CpuIsa lower : {CpuIsa::kBaseline, CpuIsa::kAvx2, CpuIsa::kAvx512})
+      for (CpuIsa lower : {CpuIsa::kBaseline, CpuIsa::kAvx2, CpuIsa::kAvx512, CpuIsa::kAvx512Bf16})
         if (std::strcmp(asked, cpu_isa_name(lower)) == 0 && lower < isa) isa = lower;
     }
     return isa;
@@ -55,6 +59,9 @@ std::string cpu_isas_built() {
 #endif
 #if defined(ALEXOPS_CPU_ISA_AVX512)
   built += ", avx512";
+#endif
+#if defined(ALEXOPS_CPU_ISA_AVX512BF16)
+  built += ", avx512bf16";
 #endif
   return built;
 }

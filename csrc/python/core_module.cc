@@ -219,7 +219,8 @@ PYBIND11_MODULE(_core, m) {
         py::arg("strides") = std::array<int64_t, 2>{2, 2}, py::arg("padding") = "VALID", py::arg("out") = py::none(),
         "dx given dpooled for pooled = max_pool2d(LRN(relu(x))), on the CPU.");
   m.def("cpu_isa", [] { return std::string(alexops::cpu_isa_name(alexops::cpu_isa_in_use())); },
-        "The instruction-set level the CPU kernels run at: baseline, avx2 or avx512 (ALEXOPS_CPU_ISA may lower it).");
+        "The instruction-set level the CPU kernels run at: baseline, avx2, avx512 or avx512bf16 "
+        "(ALEXOPS_CPU_ISA may lower it).");
   m.def("cpu_isas_built", &alexops::cpu_isas_built, "The instruction-set levels built into this library.");
   m.def("get_num_threads", [] { return alexops::ThreadPool::instance().num_threads(); },
         "Threads the CPU kernels use (the calling one included).");
