@@ -44,11 +44,14 @@ struct Simd {
 
 // Vector loads and stores in storage type T, converting to and from A. The partial forms
 // move the first n < kLanes elements; a partial load fills the other lanes with zeros.
+// store_pair stores two vectors, lo at p and hi after it: one conversion for both where the
+// target has one (bfloat16 with AVX512-BF16).
 template <typename T, typename A = Acc<T>>
 struct VecIO {  // float and double: storage is the arithmetic type
   using V = Simd<A>;
   static typename V::Vec load(const T* p) { return V::load(p); }
   static void store(T* p, typename V::Vec v) { V::store(p, v); }
+  static void store_pair(T* p, typename V::Vec lo, typename V::Vec hi) { store(p, lo); store(p + V::kLanes, hi); }
 };
 
 template <>
@@ -74,24 +77,40 @@ struct VecIO<bfloat16_bits, float> {
     return (V::Vec)(__builtin_convertvector(bits, U32) << 16);
 #endif
   }
-  // Round to nearest even; NaN stays a (quiet) NaN. The rounding is generic vector code; the
-  // NaN choice and the narrowing are written out for AVX2 and AVX-512, where the generic forms
-  // (an unsigned compare for NaN, a generic narrowing) measured 1.6x slower for the whole
-  // bfloat16 forward on AVX2. With AVX-512 BW, one vpermw each way (load, and store from the
+  // Stores round to nearest even; NaN stays a (quiet) NaN. In store_rounding the rounding is
+  // generic vector code; the NaN choice and the narrowing are written out for AVX2 and AVX-512,
+  // where the generic forms (an unsigned compare for NaN, a generic narrowing) measured 1.6x
+  // slower for the whole bfloat16 forward on AVX2. With AVX-512 BW, one vpermw each way (load, and store from the
   // high halves, unshifted) instead of a widening and a shift, or a shift and a narrowing
   // (2 uops): bfloat16 forward 0.95-0.98, backward 0.97-0.98, pooled backward 0.95-0.97.
+  //
+  // AVX512-BF16's conversions round and quiet NaN exactly as store_rounding does (checked on
+  // all 2^32 floats), in one instruction, but take subnormal floats for zeros: vectors holding
+  // one (rare) take store_rounding. bfloat16 forward 0.88-0.89, backward 0.97, lrn_relu_max_pool
+  // forward 0.91-0.93, backward 0.93 (AVX-512 Xeon, two threads, AlexNet's tensors; without
+  // the check 0.84 and 0.92: it costs two instructions a vector). A pair in one conversion, its
+  // two checks in one test: forward 0.97 more, lrn_relu_max_pool backward 0.97-0.98.
   static void store(bfloat16_bits* p, V::Vec v) {
 #if defined(__AVX512BF16__)
-    // AVX512-BF16's conversion rounds and quiets NaN exactly as below (checked on all 2^32
-    // floats), in one instruction, but takes subnormal floats for zeros: vectors holding one
-    // (rare) take the code below. bfloat16 forward 0.88-0.89, backward 0.97, lrn_relu_max_pool
-    // forward 0.91-0.93, backward 0.93 (AVX-512 Xeon, two threads, AlexNet's tensors; without
-    // the check 0.84 and 0.92: it costs two instructions a vector).
     if (__builtin_expect(_mm512_fpclass_ps_mask((__m512)v, kSubnormalClass) == 0, 1)) {
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), (__m256i)_mm512_cvtneps_pbh((__m512)v));
       return;
     }
 #endif
+    store_rounding(p, v);
+  }
+  static void store_pair(bfloat16_bits* p, V::Vec lo, V::Vec hi) {
+#if defined(__AVX512BF16__)
+    if (__builtin_expect(_kortestz_mask16_u8(_mm512_fpclass_ps_mask((__m512)lo, kSubnormalClass),
+                                             _mm512_fpclass_ps_mask((__m512)hi, kSubnormalClass)), 1)) {
+      _mm512_storeu_si512(p, (__m512i)_mm512_cvtne2ps_pbh((__m512)hi, (__m512)lo));
+      return;
+    }
+#endif
+    store_rounding(p, lo);
+    store_rounding(p + V::kLanes, hi);
+  }
+  static void store_rounding(bfloat16_bits* p, V::Vec v) {
     const U32 u = (U32)v;
 #if defined(__AVX512BW__)
     // Rounded in the high halves, NaN made quiet there, then one vpermw gathers the high halves.
@@ -140,6 +159,7 @@ struct VecIO<half_bits, float> {
     return v;
 #endif
   }
+  static void store_pair(half_bits* p, V::Vec lo, V::Vec hi) { store(p, lo); store(p + V::kLanes, hi); }
   static void store(half_bits* p, V::Vec v) {
 #if defined(__AVX512F__)
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(p),

@@ -580,20 +580,21 @@ ALEXOPS_INLINE void forward_pixel_in_registers(const LrnParams& p, BlockScratch<
   A *const kept_r = kKeep ? keep->r + kept_at : nullptr, *const kept_power = kKeep ? keep->power + kept_at : nullptr,
            *const kept_inverse = kKeep ? keep->inverse + kept_at : nullptr;
   FloatRowCheck<A> check(range);
-  // Vector c's output (n channels) from its r and norms.
-  const auto output = [&](int64_t c, int64_t n, Vec r_c, Vec norm) {
+  // Vector c's output from its r and norms, for the caller to store.
+  const auto output = [&](int64_t c, Vec r_c, Vec norm) {
     Vec power, inverse;
     norm_powers<kKind, A, kRefineOutputPowers<T>>(norm, beta, power, inverse);
     check.template add<kKind>(norm, power);
     V::store(r + c, r_c);
     prefetch_vector_ahead</*kForWrite=*/true>(out + c);
-    store_row_vector(out, c, n, r_c * power);
+    const Vec y = r_c * power;
     if constexpr (kKeep) {
       if constexpr (!kRefineOutputPowers<T> && kUnrefinedEstimateDiffers) norm_powers<kKind, A>(norm, beta, power, inverse);
       V::store(kept_r + c, r_c);
       V::store(kept_power + c, power);
       V::store(kept_inverse + c, inverse);
     }
+    return y;
   };
   // relu(x) (or x) of the n channels at c; NaN passes, as in tf.nn.relu.
   const auto r_at = [&](int64_t c, int64_t n) {
@@ -610,18 +611,21 @@ ALEXOPS_INLINE void forward_pixel_in_registers(const LrnParams& p, BlockScratch<
   Vec r_cur = r_at(0, std::min(L, C));
   windows.push(r_cur * r_cur);
   int64_t c = 0;
-  // Two vectors at a time while the two after them are whole: their chains (window, power,
-  // product) side by side.
-  for (; c + 3 * L <= C; c += 2 * L) {
-    const Vec r1 = r_at(c + L, L), r2 = r_at(c + 2 * L, L);
+  // Two vectors at a time while both are whole: their chains (window, power, product) side by
+  // side, and their outputs stored as a pair. Against two at a time only while the two after
+  // them were whole too (which left C = 64's last two and C = 192's one at a time), AVX-512
+  // Xeon, two threads, AlexNet's C: float32 forward 0.99-1.01, lrn_relu_max_pool forward 0.96;
+  // float16 0.93-0.95 and 0.95-0.97, bfloat16 0.98-1.00 and 0.99-1.01.
+  for (; c + 2 * L <= C; c += 2 * L) {
+    const Vec r1 = r_at(c + L, L), r2 = c + 2 * L < C ? r_at(c + 2 * L, std::min(L, C - c - 2 * L)) : Vec{};
     const Vec norm0 = norms_after(r1), norm1 = norms_after(r2);
-    output(c, L, r_cur, norm0);
-    output(c + L, L, r1, norm1);
+    const Vec y0 = output(c, r_cur, norm0);
+    VecIO<T>::store_pair(out + c, y0, output(c + L, r1, norm1));
     r_cur = r2;
   }
   for (; c < C; c += L) {  // then one at a time; past the row, r is 0
     const Vec r_next = c + L < C ? r_at(c + L, std::min(L, C - c - L)) : Vec{};
-    output(c, std::min(L, C - c), r_cur, norms_after(r_next));
+    store_row_vector(out, c, std::min(L, C - c), output(c, r_cur, norms_after(r_next)));
     r_cur = r_next;
   }
   // (The kept powers are refined, as the backward's are: the output's, or for a bfloat16 output
@@ -831,10 +835,12 @@ ALEXOPS_INLINE void backward_pixel_in_registers(const LrnParams& p, BlockScratch
     gradient_terms<A>(n, dy_c, r_c, power, inverse, check, g, t);
   };
   int64_t c = 0;
-  // Two vectors at a time while the two after them are whole, as in forward_pixel_in_registers:
-  // each vector's chain of dependent operations is long (window, powers, t, window, dx), and
-  // side by side they overlap. B/A 0.92-0.94 against one at a time (AVX-512 Xeon, float32).
-  for (; c + 3 * L <= C; c += 2 * L) {
+  // Two vectors at a time while both are whole, as in forward_pixel_in_registers: each
+  // vector's chain of dependent operations is long (window, powers, t, window, dx), and side by
+  // side they overlap. B/A 0.92-0.94 against one at a time (AVX-512 Xeon, float32), and
+  // 0.92-0.98 against two at a time only while the two after them were whole too (16-bit types
+  // 0.91-0.98). Each step's two dx (its first vector's predecessor, and its first) go as a pair.
+  for (; c + 2 * L <= C; c += 2 * L) {
     const Vec r1 = r_of(c + L), r2 = r_of(c + 2 * L);
     squares.push(r1 * r1);
     const Vec norm0 = bias + alpha * squares.window();
@@ -846,8 +852,9 @@ ALEXOPS_INLINE void backward_pixel_in_registers(const LrnParams& p, BlockScratch
     const Vec dx0 = gradient.push(g0, t0, r_cur);
     prefetch_vector_ahead</*kForWrite=*/true>(dx + c);
     prefetch_vector_ahead</*kForWrite=*/true>(dx + c + L);
-    if (c > 0) VecIO<T>::store(dx + c - L, dx0);
-    VecIO<T>::store(dx + c, gradient.push(g1, t1, r1));
+    const Vec dx1 = gradient.push(g1, t1, r1);
+    if (c > 0) VecIO<T>::store_pair(dx + c - L, dx0, dx1);
+    else VecIO<T>::store(dx + c, dx1);
     V::store(r_row + c, r_cur);
     V::store(r_row + c + L, r1);
     r_cur = r2;
@@ -896,8 +903,9 @@ ALEXOPS_INLINE void backward_pixel_from_kept_in_registers(const LrnParams& p, Bl
     terms_of(c, L, r0, g0, t0);
     terms_of(c + L, L, r1, g1, t1);
     const Vec dx0 = gradient.push(g0, t0, r0);
-    if (c > 0) VecIO<T>::store(dx + c - L, dx0);
-    VecIO<T>::store(dx + c, gradient.push(g1, t1, r1));
+    const Vec dx1 = gradient.push(g1, t1, r1);
+    if (c > 0) VecIO<T>::store_pair(dx + c - L, dx0, dx1);
+    else VecIO<T>::store(dx + c, dx1);
   }
   for (; c < C; c += L) {
     const Vec r_c = V::load(r + c);
