@@ -614,8 +614,8 @@ ALEXOPS_INLINE void forward_pixel_in_registers(const LrnParams& p, BlockScratch<
   // Two vectors at a time while both are whole: their chains (window, power, product) side by
   // side, and their outputs stored as a pair. Against two at a time only while the two after
   // them were whole too (which left C = 64's last two and C = 192's one at a time), AVX-512
-  // Xeon, two threads, AlexNet's C: float32 forward 0.99-1.01, lrn_relu_max_pool forward 0.96;
-  // float16 0.93-0.95 and 0.95-0.97, bfloat16 0.98-1.00 and 0.99-1.01.
+  // Xeon, two threads, AlexNet's C: float32 forward 1.01, lrn_relu_max_pool forward 0.96;
+  // float16 0.93-0.95 and 0.95-0.97, bfloat16 0.98-1.01 and 1.00-1.01.
   for (; c + 2 * L <= C; c += 2 * L) {
     const Vec r1 = r_at(c + L, L), r2 = c + 2 * L < C ? r_at(c + 2 * L, std::min(L, C - c - 2 * L)) : Vec{};
     const Vec norm0 = norms_after(r1), norm1 = norms_after(r2);
