@@ -80,9 +80,10 @@ struct VecIO<bfloat16_bits, float> {
   // Stores round to nearest even; NaN stays a (quiet) NaN. In store_rounding the rounding is
   // generic vector code; the NaN choice and the narrowing are written out for AVX2 and AVX-512,
   // where the generic forms (an unsigned compare for NaN, a generic narrowing) measured 1.6x
-  // slower for the whole bfloat16 forward on AVX2. With AVX-512 BW, one vpermw each way (load, and store from the
-  // high halves, unshifted) instead of a widening and a shift, or a shift and a narrowing
-  // (2 uops): bfloat16 forward 0.95-0.98, backward 0.97-0.98, pooled backward 0.95-0.97.
+  // slower for the whole bfloat16 forward on AVX2. With AVX-512 BW, one vpermw each way (load,
+  // and store_rounding from the high halves, unshifted) instead of a widening and a shift, or a
+  // shift and a narrowing (2 uops): bfloat16 forward 0.95-0.98, backward 0.97-0.98, pooled
+  // backward 0.95-0.97.
   //
   // AVX512-BF16's conversions round and quiet NaN exactly as store_rounding does (checked on
   // all 2^32 floats), in one instruction, but take subnormal floats for zeros: vectors holding
