@@ -266,13 +266,6 @@ def test_gradient_window_float_cannot_hold_is_redone_in_double(channels):
     assert_matches_reference(x, dy, cancelling_terms=True, **params)
 
 
-def smallest_subnormal(dtype):
-    if dtype == BFLOAT16:
-        import ml_dtypes  # (BFLOAT16 is set only where it is installed)
-        return float(ml_dtypes.finfo(dtype).smallest_subnormal)
-    return float(np.finfo(dtype).smallest_subnormal)
-
-
 @pytest.mark.parametrize("pooled", [False, True], ids=["lrn_relu", "lrn_relu_max_pool"])
 @pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=str)
 def test_subnormal_outputs_are_rounded_not_flushed(dtype, pooled):
@@ -281,7 +274,7 @@ def test_subnormal_outputs_are_rounded_not_flushed(dtype, pooled):
     ties included: every output must be its value rounded to nearest even, bit for bit, and a
     subnormal never a zero (AVX512-BF16's conversion takes subnormal floats for zeros). With
     pooled, a 1 x 1 window, so that the pool passes every pixel on."""
-    step = smallest_subnormal(dtype)
+    step = float(float_info(dtype).smallest_subnormal)
     span = min(8 * round(normal_range(dtype)[0] / step), 2**20)  # 16-bit: up to 8 x the least normal
     magnitudes = step * (1 + np.arange(48 * 37, dtype=np.float64) * 3 % span)
     signs = np.where(np.arange(magnitudes.size) % 3 == 0, -1.0, 1.0)
@@ -331,13 +324,17 @@ def test_powers_float_cannot_hold_are_redone_in_double(beta, channels):
     assert_matches_reference(x, dy, cancelling_terms=True, depth_radius=2, bias=1.0, alpha=1.0, beta=beta, relu=False)
 
 
-def normal_range(dtype):
-    """The least and greatest normal numbers of a storage dtype."""
+def float_info(dtype):
+    """np.finfo of a storage dtype, bfloat16 included."""
     if dtype == BFLOAT16:
         import ml_dtypes  # (BFLOAT16 is set only where it is installed)
-        info = ml_dtypes.finfo(dtype)
-    else:
-        info = np.finfo(dtype)
+        return ml_dtypes.finfo(dtype)
+    return np.finfo(dtype)
+
+
+def normal_range(dtype):
+    """The least and greatest normal numbers of a storage dtype."""
+    info = float_info(dtype)
     return float(info.tiny), float(info.max)
 
 

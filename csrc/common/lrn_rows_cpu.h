@@ -212,9 +212,10 @@ inline NormRange norm_range(const LrnParams& p, int64_t R) {
 // A NaN N is not flagged: it comes from a NaN input, and is NaN in double too; but where alpha
 // is 0 it may come from an overflowed sum (NormRange::nan_norms_in_double), and is. One min
 // and one max per vector; for a general beta (a scalar pow per lane anyway) also a sum of
-// power * 0, NaN once some N^(-beta) overflowed (or N is NaN); with alpha 0, a sum of N * 0. The lanes past C count too: their N is bias, so with
-// bias below the floor a row whose C is not a whole number of vectors is redone in double,
-// more slowly but rightly. A no-op for double.
+// power * 0, NaN once some N^(-beta) overflowed (or N is NaN); with alpha 0, a sum of N * 0.
+// The lanes past C count too: their N is bias, so with bias below the floor a row whose C is
+// not a whole number of vectors is redone in double, more slowly but rightly. A no-op for
+// double.
 template <typename A>
 struct FloatRowCheck {
   using V = Simd<A>;
@@ -554,9 +555,9 @@ constexpr bool kRefineOutputPowers = !std::is_same_v<T, bfloat16_bits>;
 // instruction), for every storage type of float arithmetic, where a window reaches at most one
 // vector either side. There, at AlexNet's sizes, two threads: float32 B/A 0.89-0.93 (the
 // pooled backward 0.91-0.94); float16 0.90-0.98 (pooled 0.86-0.88), bfloat16 0.96-1.02 (pooled
-// 0.88-0.91), against their scratch rows (which their forward then still took). On an AVX2 AMD EPYC (16 registers,
-// 9 shifted vectors a window) the same pass was 1.27-1.34x slower for float32
-// (scripts/experiments/backward-streamed-in-registers.patch).
+// 0.88-0.91), against their scratch rows (which their forward then still took). On an AVX2
+// AMD EPYC (16 registers, 9 shifted vectors a window) the same pass was 1.27-1.34x slower for
+// float32 (scripts/experiments/backward-streamed-in-registers.patch).
 template <typename T, typename A, int64_t kWidth>
 constexpr bool kBackwardInRegisters = std::is_same_v<A, float> && kHasLaneShifts<A> && kShiftsAreOneInstruction &&
                                       kWidth != 0 && (kWidth - 1) / 2 <= Simd<A>::kLanes;
