@@ -97,16 +97,15 @@ constexpr int64_t kScratchBytes = 24 * 1024;
 //    2 KiB and 8-24 KiB were 3-5% slower). The register kernels ask for their outputs' lines
 //    too, for writing: forward 0.89-1.02, backward 0.95-0.97 more. Not measured on AVX2, which
 //    keeps blocks: the AMD machines that run that level are where those were measured.
-//    float32 input streams ask twice: for L1 only kFloatL1PrefetchBytes ahead, and for L2
-//    kFloatL2PrefetchBytes ahead. Where a tensor lies in 4 KiB pages scattered in physical
-//    memory, as TensorFlow's tensors do (NumPy's large arrays get transparent huge pages),
-//    the one request 4 KiB ahead streamed 10-11 GB/s into a core of that Xeon, against
-//    14 GB/s with a second one for L2 further on, and 19-22 GB/s in huge pages: the core's
-//    L1 miss buffers are too few to cover the latency alone. B/A against one request 4 KiB
-//    ahead, two threads, AlexNet's tensors in scattered pages: float32 forward 0.94 / 0.98,
-//    backward 0.97 / 0.98, lrn_relu_max_pool forward 0.98-0.99, backward 0.97 / 0.98; in
-//    TensorFlow the pooled forward 0.93-0.95. The 16-bit streams keep one request (with two:
-//    0.98-1.04, the pooled forwards slower).
+//    float32 input streams ask twice: for L1 kFloatL1PrefetchBytes ahead, and for L2
+//    kFloatL2PrefetchBytes ahead. TensorFlow's tensors lie in 4 KiB pages (NumPy's large
+//    arrays get transparent huge pages), where one request 4 KiB ahead streamed 12-13 GB/s
+//    into a core of that Xeon, the two 15-16 GB/s, against 19-21 GB/s in huge pages
+//    (scripts/page_stream_bench.cc). B/A against one request 4 KiB ahead, two threads,
+//    AlexNet's tensors in 4 KiB pages: float32 forward 0.94 / 0.98, backward 0.97 / 0.98,
+//    lrn_relu_max_pool forward 0.98-0.99, backward 0.97 / 0.98; in TensorFlow the pooled
+//    forward 0.93-0.95. The 16-bit streams keep one request (with two: 0.98-1.04, the pooled
+//    forwards slower).
 constexpr int64_t kPrefetchBytes = 24 * 1024;
 constexpr int64_t kVectorPrefetchBytes = 4 * 1024;
 constexpr int64_t kFloatL1PrefetchBytes = 1024;
