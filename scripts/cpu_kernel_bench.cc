@@ -10,7 +10,8 @@
 //       scripts/cpu_kernel_bench.cc csrc/lrn_relu/cpu.cc csrc/lrn_relu_max_pool/cpu.cc
 //       -o /tmp/cpu_kernel_bench -lpthread
 //   C=64 /tmp/cpu_kernel_bench N forward|backward|pool-forward|pool-backward f32|f16|bf16 [threads]
-// which prints the best of many runs.
+// which prints the best of many runs. SETS=3 in the environment rotates the calls among three
+// sets of inputs (see run()).
 //
 // A/B mode, for comparing two versions of the kernels on a noisy machine: build the kernel
 // files of each version into their own namespace, cpu_a and cpu_b, and this file with
@@ -29,6 +30,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <random>
 #include <thread>
 #include <vector>
@@ -169,9 +171,16 @@ ALEXOPS_BENCH_CALL(cpu_b)
 ALEXOPS_BENCH_CALL(cpu_native)
 #endif
 
+// SETS input sets (default 1), each call taking the next: with several, as in the harness
+// (alexops/bench), a call's inputs are not the ones the call before it left in the caches.
 template <typename T>
 void run(Mode mode, double N, int64_t C, bool threads) {
-  Problem<T> problem(mode, N, C, threads);
+  const int sets = std::max(1, std::getenv("SETS") ? std::atoi(std::getenv("SETS")) : 1);
+  std::vector<std::unique_ptr<Problem<T>>> problems;
+  for (int i = 0; i < sets; ++i) problems.push_back(std::make_unique<Problem<T>>(mode, N, C, threads));
+  Problem<T>& problem = *problems[0];
+  int64_t next_set = 0;
+  const auto next = [&]() -> Problem<T>& { return *problems[size_t(next_set++ % sets)]; };
   const double size = double(problem.pixels * C) / (56 * 56 * 64);  // in lrn1 images (the pooled modes round N)
   const int calls = size < 16 ? int(300 / std::min(1.0, size)) : 25;
 #ifdef ALEXOPS_BENCH_AB
@@ -180,7 +189,7 @@ void run(Mode mode, double N, int64_t C, bool threads) {
     double t[2];
     for (int k = 0; k < 2; ++k) {
       const bool run_b = (k == 0) == (i % 2 == 1);  // alternate which goes first
-      t[run_b] = run_b ? problem.time(call_cpu_b<T>) : problem.time(call_cpu_a<T>);
+      t[run_b] = run_b ? next().time(call_cpu_b<T>) : next().time(call_cpu_a<T>);
     }
     a.push_back(t[0]);
     b.push_back(t[1]);
@@ -198,7 +207,7 @@ void run(Mode mode, double N, int64_t C, bool threads) {
 #else
   double best = 1e30;
   for (int i = 0; i < calls; ++i)
-    best = std::min(best, problem.time(call_cpu_native<T>));
+    best = std::min(best, next().time(call_cpu_native<T>));
   std::printf("%.3f ns/element (best run)", best);
 #endif
 }

@@ -1,0 +1,108 @@
+"""Two builds of alexops side by side through TensorFlow: each op's median time, A then B.
+
+The kernel A/B (scripts/cpu_kernel_bench.cc) runs the kernels on memory of its own; this runs
+them as users do, on TensorFlow's tensors (which lie in 4 KiB pages, where NumPy's large arrays
+get huge pages, and stream more slowly: scripts/page_stream_bench.cc). A and B are directories
+that hold a built `alexops` package (a checkout after `cmake --build`, or a git worktree built
+the same way). Each round runs one process per build, in turn, A first in odd rounds; each
+process times lrn_relu and lrn_relu_max_pool, forward and forward+backward, on AlexNet's two
+LRN shapes (float32, batch 64, 2 threads, 3 input sets), interleaved, and prints medians. The
+summary is the median over rounds of B/A per row.
+
+    python scripts/tf_op_ab.py --a /tmp/old --b . [--rounds 3] [--steps 30]
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+LRN = dict(depth_radius=4, bias=1.0, alpha=0.001 / 9, beta=0.75)
+POOL = dict(ksize=3, strides=2, padding="VALID")
+SHAPES = {"lrn1": (64, 55, 55, 64), "lrn2": (64, 27, 27, 192)}
+
+
+def measure(steps):
+    """{row: median ms} for this process's alexops."""
+    import numpy as np
+    import tensorflow as tf
+
+    import alexops
+
+    tf.config.threading.set_intra_op_parallelism_threads(2)
+    medians = {}
+    for name, shape in SHAPES.items():
+        rng = np.random.default_rng(0)
+        pooled = [shape[0], (shape[1] - 3) // 2 + 1, (shape[2] - 3) // 2 + 1, shape[3]]
+        xs = [tf.constant(rng.standard_normal(shape, dtype=np.float32)) for _ in range(3)]
+        dys = [tf.constant(rng.standard_normal(shape, dtype=np.float32)) for _ in range(3)]
+        dps = [tf.constant(rng.standard_normal(pooled, dtype=np.float32)) for _ in range(3)]
+
+        def with_gradient(op):
+            @tf.function
+            def step(x, dy):
+                with tf.GradientTape() as tape:
+                    tape.watch(x)
+                    y = op(x)
+                return y, tape.gradient(y, x, output_gradients=dy)
+            return step
+
+        def lrn(x):
+            return alexops.lrn_relu(x, **LRN)
+
+        def block(x):
+            return alexops.lrn_relu_max_pool(x, **LRN, **POOL)
+
+        lrn_forward, block_forward = tf.function(lrn), tf.function(block)
+        lrn_step, block_step = with_gradient(lrn), with_gradient(block)
+        calls = {"lrn_relu forward": lambda i: lrn_forward(xs[i]),
+                 "lrn_relu fwd+bwd": lambda i: lrn_step(xs[i], dys[i]),
+                 "lrn_relu_max_pool forward": lambda i: block_forward(xs[i]),
+                 "lrn_relu_max_pool fwd+bwd": lambda i: block_step(xs[i], dps[i])}
+        times = {row: [] for row in calls}
+        order = np.random.default_rng(1)
+        for step in range(steps + 3):  # 3 burn-in
+            for row in order.permutation(list(calls)):
+                start = time.perf_counter()
+                calls[row](step % 3)
+                if step >= 3:
+                    times[row].append(time.perf_counter() - start)
+        medians.update({f"{name} {row}": 1e3 * statistics.median(t) for row, t in times.items()})
+    return medians
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--a", help="directory holding build A's alexops package")
+    parser.add_argument("--b", help="directory holding build B's alexops package")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)  # (a child process)
+    args = parser.parse_args()
+    if args.measure:
+        print(json.dumps(measure(args.steps)))
+        return
+    if not (args.a and args.b):
+        parser.error("--a and --b are required")
+    ratios = {}
+    for round_ in range(args.rounds):
+        results = {}
+        for label in ("AB" if round_ % 2 == 0 else "BA"):
+            root = os.path.abspath(args.a if label == "A" else args.b)
+            env = dict(os.environ, PYTHONPATH=root, TF_CPP_MIN_LOG_LEVEL="2")
+            # Run from outside both trees, so that only PYTHONPATH decides which alexops loads.
+            out = subprocess.run([sys.executable, os.path.abspath(__file__), "--measure", "--steps", str(args.steps)],
+                                 env=env, cwd="/", check=True, capture_output=True, text=True).stdout
+            results[label] = json.loads(out.strip().splitlines()[-1])
+        for row, a in results["A"].items():
+            b = results["B"][row]
+            ratios.setdefault(row, []).append(b / a)
+            print(f"round {round_ + 1} {row}: A {a:.3f} ms, B {b:.3f} ms, B/A {b / a:.3f}", flush=True)
+    for row, r in ratios.items():
+        print(f"{row}: B/A median {statistics.median(r):.3f} (rounds: {', '.join(f'{v:.3f}' for v in r)})")
+
+
+if __name__ == "__main__":
+    main()
