@@ -101,11 +101,13 @@ constexpr int64_t kScratchBytes = 24 * 1024;
 //    kFloatL2PrefetchBytes ahead. TensorFlow's tensors lie in 4 KiB pages (NumPy's large
 //    arrays get transparent huge pages), where one request 4 KiB ahead streamed 12-13 GB/s
 //    into a core of that Xeon, the two 15-16 GB/s, against 19-21 GB/s in huge pages
-//    (scripts/page_stream_bench.cc). B/A against one request 4 KiB ahead, two threads,
-//    AlexNet's tensors in 4 KiB pages: float32 forward 0.94 / 0.98, backward 0.97 / 0.98,
-//    lrn_relu_max_pool forward 0.98-0.99, backward 0.97 / 0.98; in TensorFlow the pooled
-//    forward 0.93-0.95. The 16-bit streams keep one request (with two: 0.98-1.04, the pooled
-//    forwards slower).
+//    (scripts/page_stream_bench.cc). B/A against one request 4 KiB ahead, float32, AlexNet's
+//    tensors (lrn1 / lrn2), two threads: through TensorFlow (scripts/tf_op_ab.py) forward
+//    0.96 / 0.92, forward+backward 1.00 / 0.97, lrn_relu_max_pool forward 0.97 / 0.93 and
+//    forward+backward 0.99 / 0.96; the kernels alone (cpu_kernel_bench.cc, SETS=3), over two
+//    hours of that machine, forward 0.94-0.99, backward 0.97-1.05, pooled forward 0.94-0.99,
+//    pooled backward 0.97-1.00. The 16-bit streams keep one request (with two, kernels alone:
+//    0.98-1.04, the pooled forwards slower).
 constexpr int64_t kPrefetchBytes = 24 * 1024;
 constexpr int64_t kVectorPrefetchBytes = 4 * 1024;
 constexpr int64_t kFloatL1PrefetchBytes = 1024;
