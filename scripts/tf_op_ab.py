@@ -30,6 +30,7 @@ def measure(steps):
     import tensorflow as tf
 
     import alexops
+    from alexops.bench.tf_backend import _forward_backward  # the harness's forward+backward step
 
     tf.config.threading.set_intra_op_parallelism_threads(2)
     medians = {}
@@ -40,15 +41,6 @@ def measure(steps):
         dys = [tf.constant(rng.standard_normal(shape, dtype=np.float32)) for _ in range(3)]
         dps = [tf.constant(rng.standard_normal(pooled, dtype=np.float32)) for _ in range(3)]
 
-        def with_gradient(op):
-            @tf.function
-            def step(x, dy):
-                with tf.GradientTape() as tape:
-                    tape.watch(x)
-                    y = op(x)
-                return y, tape.gradient(y, x, output_gradients=dy)
-            return step
-
         def lrn(x):
             return alexops.lrn_relu(x, **LRN)
 
@@ -56,7 +48,7 @@ def measure(steps):
             return alexops.lrn_relu_max_pool(x, **LRN, **POOL)
 
         lrn_forward, block_forward = tf.function(lrn), tf.function(block)
-        lrn_step, block_step = with_gradient(lrn), with_gradient(block)
+        lrn_step, block_step = _forward_backward(lrn), _forward_backward(block)
         calls = {"lrn_relu forward": lambda i: lrn_forward(xs[i]),
                  "lrn_relu fwd+bwd": lambda i: lrn_step(xs[i], dys[i]),
                  "lrn_relu_max_pool forward": lambda i: block_forward(xs[i]),
