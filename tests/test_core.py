@@ -558,7 +558,8 @@ def test_default_thread_count_follows_cpu_affinity():
 
 def test_the_isa_variable_lowers_the_level_and_never_raises_it():
     """ALEXOPS_CPU_ISA names a level built: at or below the CPU's, that level runs; above it, or
-    unknown, the CPU's own (a level the CPU lacks would die on its first instruction)."""
+    unknown, the CPU's own (a level the CPU lacks would die on its first instruction), and
+    stderr says so: a misspelt level must not pass silently for the one meant."""
     import os
     built = [level.strip() for level in _core.cpu_isas_built().split(",")]
     assert built[0] == "baseline" and _core.cpu_isa() in built
@@ -567,9 +568,13 @@ def test_the_isa_variable_lowers_the_level_and_never_raises_it():
         env = {name: value for name, value in os.environ.items() if name != "ALEXOPS_CPU_ISA"}
         if asked is not None:
             env["ALEXOPS_CPU_ISA"] = asked
-        return run_fresh("import alexops._core as c; print(c.cpu_isa())", env=env).stdout.strip()
+        result = run_fresh("import alexops._core as c; print(c.cpu_isa())", env=env)
+        return result.stdout.strip(), result.stderr
 
-    widest = level_with(None)  # (this process's own level may have been lowered)
-    for asked in built + ["no-such-level"]:
-        expected = asked if asked in built[:built.index(widest) + 1] else widest
-        assert level_with(asked) == expected, f"ALEXOPS_CPU_ISA={asked}"
+    widest, _ = level_with(None)  # (this process's own level may have been lowered)
+    for asked in built + ["avx512bf16", "no-such-level", "AVX2", ""]:
+        runnable = asked in built[:built.index(widest) + 1]
+        level, stderr = level_with(asked)
+        assert level == (asked if runnable else widest), f"ALEXOPS_CPU_ISA={asked!r}"
+        warned = f"ALEXOPS_CPU_ISA={asked} is" in stderr
+        assert warned == (not runnable and asked != ""), f"ALEXOPS_CPU_ISA={asked!r}: stderr {stderr!r}"
