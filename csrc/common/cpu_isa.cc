@@ -40,18 +40,22 @@ CpuIsa cpu_isa_in_use() {
     const CpuIsa supported = supported_isa();
     const char* asked = std::getenv("ALEXOPS_CPU_ISA");
     if (asked == nullptr || *asked == '\0') return supported;
+    std::string names;
     for (CpuIsa level : {CpuIsa::kBaseline, CpuIsa::kAvx2, CpuIsa::kAvx512, CpuIsa::kAvx512Bf16}) {
-      if (std::strcmp(asked, cpu_isa_name(level)) != 0) continue;
-      if (level <= supported) return level;
-      // A level this CPU (or this build) lacks would die on its first instruction.
-      std::fprintf(stderr, "alexops: ALEXOPS_CPU_ISA=%s is above what this CPU and build run; using %s\n", asked,
-                   cpu_isa_name(supported));
-      return supported;
+      if (std::strcmp(asked, cpu_isa_name(level)) == 0) {
+        if (level <= supported) return level;
+        // A level this CPU (or this build) lacks would die on its first instruction.
+        std::fprintf(stderr, "alexops: ALEXOPS_CPU_ISA=%s is above what this CPU and build run; using %s\n", asked,
+                     cpu_isa_name(supported));
+        return supported;
+      }
+      names += names.empty() ? "" : ", ";
+      names += cpu_isa_name(level);
     }
     // Said on first use (by each of the package's two libraries), so that a misspelt level does
     // not pass for the one meant.
-    std::fprintf(stderr, "alexops: ALEXOPS_CPU_ISA=%s is not one of baseline, avx2, avx512, avx512bf16; using %s\n",
-                 asked, cpu_isa_name(supported));
+    std::fprintf(stderr, "alexops: ALEXOPS_CPU_ISA=%s is not one of %s; using %s\n", asked, names.c_str(),
+                 cpu_isa_name(supported));
     return supported;
   }();
   return chosen;
