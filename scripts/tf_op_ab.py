@@ -5,7 +5,7 @@ them as users do, on TensorFlow's tensors (which lie in 4 KiB pages, where NumPy
 get huge pages, and stream more slowly: scripts/page_stream_bench.cc). A and B are directories
 that hold a built `alexops` package (a checkout after `cmake --build`, or a git worktree built
 the same way). Each round runs one process per build, in turn, A first in odd rounds; each
-process times lrn_relu and lrn_relu_max_pool, forward and forward+backward, on AlexNet's two
+process times lrn_relu and lrn_relu_max_pool, forward and forward+backward, on the harness's two
 LRN shapes (float32, batch 64, 2 threads, 3 input sets), interleaved, and prints medians. The
 summary is the median over rounds of B/A per row.
 
@@ -17,51 +17,44 @@ import os
 import statistics
 import subprocess
 import sys
-import time
 
-LRN = dict(depth_radius=4, bias=1.0, alpha=0.001 / 9, beta=0.75)
-POOL = dict(ksize=3, strides=2, padding="VALID")
-SHAPES = {"lrn1": (64, 55, 55, 64), "lrn2": (64, 27, 27, 192)}
+BATCH = 64
 
 
 def measure(steps):
-    """{row: median ms} for this process's alexops."""
+    """{row: median ms} for this process's alexops, timed as the harness times (time_host: the
+    rows in a new random order each step, rotating among the input sets)."""
     import numpy as np
     import tensorflow as tf
 
     import alexops
+    from alexops.alexnet import LRN_PARAMS, POOL_PARAMS
+    from alexops.bench.oplevel import OP_SHAPES, pooled_shape
+    from alexops.bench.timing import time_host
     from alexops.bench.tf_backend import _forward_backward  # the harness's forward+backward step
 
     tf.config.threading.set_intra_op_parallelism_threads(2)
     medians = {}
-    for name, shape in SHAPES.items():
+    for name, (height, width, channels) in OP_SHAPES.items():  # the harness's shapes
+        shape = (BATCH, height, width, channels)
         rng = np.random.default_rng(0)
-        pooled = [shape[0], (shape[1] - 3) // 2 + 1, (shape[2] - 3) // 2 + 1, shape[3]]
-        xs = [tf.constant(rng.standard_normal(shape, dtype=np.float32)) for _ in range(3)]
-        dys = [tf.constant(rng.standard_normal(shape, dtype=np.float32)) for _ in range(3)]
-        dps = [tf.constant(rng.standard_normal(pooled, dtype=np.float32)) for _ in range(3)]
+        inputs = [tuple(tf.constant(rng.standard_normal(s, dtype=np.float32)) for s in (shape, shape, pooled_shape(shape)))
+                  for _ in range(3)]  # (x, dy, dpooled)
 
         def lrn(x):
-            return alexops.lrn_relu(x, **LRN)
+            return alexops.lrn_relu(x, **LRN_PARAMS)
 
         def block(x):
-            return alexops.lrn_relu_max_pool(x, **LRN, **POOL)
+            return alexops.lrn_relu_max_pool(x, **LRN_PARAMS, **POOL_PARAMS)
 
         lrn_forward, block_forward = tf.function(lrn), tf.function(block)
         lrn_step, block_step = _forward_backward(lrn), _forward_backward(block)
-        calls = {"lrn_relu forward": lambda i: lrn_forward(xs[i]),
-                 "lrn_relu fwd+bwd": lambda i: lrn_step(xs[i], dys[i]),
-                 "lrn_relu_max_pool forward": lambda i: block_forward(xs[i]),
-                 "lrn_relu_max_pool fwd+bwd": lambda i: block_step(xs[i], dps[i])}
-        times = {row: [] for row in calls}
-        order = np.random.default_rng(1)
-        for step in range(steps + 3):  # 3 burn-in
-            for row in order.permutation(list(calls)):
-                start = time.perf_counter()
-                calls[row](step % 3)
-                if step >= 3:
-                    times[row].append(time.perf_counter() - start)
-        medians.update({f"{name} {row}": 1e3 * statistics.median(t) for row, t in times.items()})
+        calls = {"lrn_relu forward": lambda batch: lrn_forward(batch[0]),
+                 "lrn_relu fwd+bwd": lambda batch: lrn_step(batch[0], batch[1]),
+                 "lrn_relu_max_pool forward": lambda batch: block_forward(batch[0]),
+                 "lrn_relu_max_pool fwd+bwd": lambda batch: block_step(batch[0], batch[2])}
+        stats = time_host(calls, steps, 3, log=None, inputs=inputs)
+        medians.update({f"{name} {row}": s.median for row, s in stats.items()})
     return medians
 
 

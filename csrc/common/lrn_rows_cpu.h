@@ -102,12 +102,12 @@ constexpr int64_t kScratchBytes = 24 * 1024;
 //    arrays get transparent huge pages), where one request 4 KiB ahead streamed 12-13 GB/s
 //    into a core of that Xeon, the two 15-16 GB/s, against 19-21 GB/s in huge pages
 //    (scripts/page_stream_bench.cc). B/A against one request 4 KiB ahead, float32, AlexNet's
-//    tensors (lrn1 / lrn2), two threads: through TensorFlow (scripts/tf_op_ab.py) forward
-//    0.96 / 0.92, forward+backward 1.00 / 0.97, lrn_relu_max_pool forward 0.97 / 0.93 and
-//    forward+backward 0.99 / 0.96; the kernels alone (cpu_kernel_bench.cc, SETS=3), over two
-//    hours of that machine, forward 0.94-0.99, backward 0.97-1.05, pooled forward 0.94-0.99,
-//    pooled backward 0.97-1.00. The 16-bit streams keep one request (with two, kernels alone:
-//    0.98-1.04, the pooled forwards slower).
+//    tensors, two threads: through TensorFlow (scripts/tf_op_ab.py, three runs' medians at
+//    both shapes) lrn_relu forward 0.92-0.98, forward+backward 0.93-1.00, lrn_relu_max_pool
+//    forward 0.93-1.01, forward+backward 0.92-1.02; the kernels alone (cpu_kernel_bench.cc,
+//    SETS=3), over two hours of that machine, forward 0.94-0.99, backward 0.97-1.05, pooled
+//    forward 0.94-0.99, pooled backward 0.97-1.00. The 16-bit streams keep one request (with
+//    two, kernels alone: 0.98-1.04, the pooled forwards slower).
 constexpr int64_t kPrefetchBytes = 24 * 1024;
 constexpr int64_t kVectorPrefetchBytes = 4 * 1024;
 constexpr int64_t kFloatL1PrefetchBytes = 1024;
