@@ -16,7 +16,8 @@
 # BENCH_STEPS (default 30), SANITIZER_TIMEOUT (seconds per tool, default 120), STAGE_TIMEOUT
 # (seconds for each of tests, benchmark and peers, default 900: a guard against a hung kernel,
 # generous for slower cards; a lent card's lease wants less), PEERS=0 (skip the peers),
-# BENCH_WHAT (op|block|model|all, default all), BENCH_DTYPES (default float32,float16,bfloat16).
+# BENCH_WHAT (op|block|model|all, default all), BENCH_DTYPES (default float32,float16,bfloat16),
+# POOL_BAND_SWEEP (e.g. "1 2 3 4": lrn_relu_max_pool's block rows at each band of output rows).
 set -u
 cd "$(dirname "$0")/.."
 REPO=$PWD
@@ -142,12 +143,27 @@ gpu_tests() {
   # lrn_relu_max_pool's version 1 (the fallback for shapes outside the lanes' layout) too.
   echo "---- lrn_relu_max_pool, version 1 (ALEXOPS_CUDA_KERNEL=tiled)"
   ALEXOPS_CUDA_KERNEL=tiled timeout "$STAGE_LIMIT" "$PY" -m pytest -rfE -q -p no:cacheprovider --rootdir "$REPO" \
-    "$REPO/tests/test_gpu.py" -k "max_pool and not 2x27x27x192"
+    "$REPO/tests/test_gpu.py" -k "max_pool and not 2x27x27x192" || return 1
+  # Version 2 in bands of several output rows (the tests' small batches get bands of one).
+  echo "---- lrn_relu_max_pool, version 2 in bands of 3 output rows (ALEXOPS_CUDA_POOL_BAND_ROWS=3)"
+  ALEXOPS_CUDA_POOL_BAND_ROWS=3 timeout "$STAGE_LIMIT" "$PY" -m pytest -rfE -q -p no:cacheprovider --rootdir "$REPO" \
+    "$REPO/tests/test_gpu.py" -k "max_pool"
 }
 
 benchmark() {
   cd "$PKG" && timeout "$STAGE_LIMIT" "$PY" -m alexops.compare --backend cupy --what "${BENCH_WHAT:-all}" \
     --steps "${BENCH_STEPS:-30}" --burn-in 5 --dtype "${BENCH_DTYPES:-float32,float16,bfloat16}" --json "$OUT/bench.json"
+}
+
+# lrn_relu_max_pool's block rows (float32) at each band of output rows in POOL_BAND_SWEEP.
+band_sweep() {
+  local rows
+  for rows in $POOL_BAND_SWEEP; do
+    echo "---- ALEXOPS_CUDA_POOL_BAND_ROWS=$rows"
+    (cd "$PKG" && ALEXOPS_CUDA_POOL_BAND_ROWS=$rows timeout "$STAGE_LIMIT" "$PY" -m alexops.compare --backend cupy \
+      --what block --steps "${BENCH_STEPS:-30}" --burn-in 5 --dtype float32) | grep -E "^block .*(fused_pool|fused\+cudnn)" \
+      || return 1
+  done
 }
 
 # torch.compile and jax.jit of relu+LRN beside our kernel, timed alike (issue 12's peers).
@@ -190,6 +206,7 @@ if [ $built -eq 0 ]; then
     run_stage gpu-tests tests.log gpu_tests
     run_stage benchmark benchmark.log benchmark
     run_stage sanitizers sanitizers.log sanitizers
+    [ -z "${POOL_BAND_SWEEP:-}" ] || run_stage band-sweep bands.log band_sweep
     [ "${PEERS:-1}" = 0 ] || run_stage peers peers.log peers
   fi
 else
@@ -204,6 +221,10 @@ cat "$SUMMARY"
 if [ -f "$OUT/benchmark.log" ]; then
   echo
   sed -n '/^alexops.compare on/,$p' "$OUT/benchmark.log"
+fi
+if [ -f "$OUT/bands.log" ]; then
+  echo
+  cat "$OUT/bands.log"
 fi
 if [ -f "$OUT/peers.log" ]; then
   echo

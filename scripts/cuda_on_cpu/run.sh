@@ -48,7 +48,8 @@ sanitize=${CUDA_ON_CPU_SANITIZE:+-fsanitize=$CUDA_ON_CPU_SANITIZE}
 flags="-std=c++20 -O1 -g $sanitize -DALEXOPS_CUDA_MAX_GRID_BLOCKS=2 -pthread -fno-math-errno -fno-strict-aliasing -I$work/csrc -I$cuda_include -include $here/cuda_on_cpu.h"
 objects=()
 for cu in lrn_relu/cuda.cu lrn_relu/cuda_float.cu lrn_relu/cuda_double.cu lrn_relu/cuda_half.cu \
-          lrn_relu/cuda_bfloat16.cu lrn_relu_max_pool/cuda.cu; do
+          lrn_relu/cuda_bfloat16.cu lrn_relu_max_pool/cuda.cu lrn_relu_max_pool/cuda_float.cu \
+          lrn_relu_max_pool/cuda_double.cu lrn_relu_max_pool/cuda_half.cu lrn_relu_max_pool/cuda_bfloat16.cu; do
   object="$work/$(echo "$cu" | tr / _).o"
   g++ $flags -x c++ -c "$work/csrc/$cu" -o "$object" &
   objects+=("$object")
@@ -67,3 +68,6 @@ g++ -std=c++20 -O1 $sanitize -pthread -I$work/csrc "$here/check.cc" "${objects[@
 "$work/check"
 echo "lrn_relu_max_pool's version 1 (ALEXOPS_CUDA_KERNEL=tiled):"
 ALEXOPS_CUDA_KERNEL=tiled "$work/check" pools
+# Version 2 takes bands of output rows; the small cases above get bands of one row.
+echo "lrn_relu_max_pool's version 2 in bands of 3 output rows (ALEXOPS_CUDA_POOL_BAND_ROWS=3):"
+ALEXOPS_CUDA_POOL_BAND_ROWS=3 "$work/check" pools

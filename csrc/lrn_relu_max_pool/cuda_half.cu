@@ -1,0 +1,6 @@
+// The CUDA ReLU + LRN + max-pool launchers for half_bits (cuda_kernels.cuh).
+#include "lrn_relu_max_pool/cuda_kernels.cuh"
+
+namespace alexops {
+ALEXOPS_INSTANTIATE_POOL_CUDA(half_bits)
+}  // namespace alexops
