@@ -17,7 +17,7 @@
 # (seconds for each of tests, benchmark and peers, default 900: a guard against a hung kernel,
 # generous for slower cards; a lent card's lease wants less), PEERS=0 (skip the peers),
 # BENCH_WHAT (op|block|model|all, default all), BENCH_DTYPES (default float32,float16,bfloat16),
-# POOL_BAND_SWEEP (e.g. "1 2 3 4": lrn_relu_max_pool's block rows at each band of output rows).
+# POOL_BAND_SWEEP (e.g. "1 2 3 4": lrn_relu_max_pool's block rows, its backward in each band).
 set -u
 cd "$(dirname "$0")/.."
 REPO=$PWD
@@ -144,8 +144,8 @@ gpu_tests() {
   echo "---- lrn_relu_max_pool, version 1 (ALEXOPS_CUDA_KERNEL=tiled)"
   ALEXOPS_CUDA_KERNEL=tiled timeout "$STAGE_LIMIT" "$PY" -m pytest -rfE -q -p no:cacheprovider --rootdir "$REPO" \
     "$REPO/tests/test_gpu.py" -k "max_pool and not 2x27x27x192" || return 1
-  # Version 2 in bands of several output rows (the tests' small batches get bands of one).
-  echo "---- lrn_relu_max_pool, version 2 in bands of 3 output rows (ALEXOPS_CUDA_POOL_BAND_ROWS=3)"
+  # Version 2's backward in bands of several output rows (the tests' small batches get bands of one).
+  echo "---- lrn_relu_max_pool, version 2's backward in bands of 3 output rows (ALEXOPS_CUDA_POOL_BAND_ROWS=3)"
   ALEXOPS_CUDA_POOL_BAND_ROWS=3 timeout "$STAGE_LIMIT" "$PY" -m pytest -rfE -q -p no:cacheprovider --rootdir "$REPO" \
     "$REPO/tests/test_gpu.py" -k "max_pool"
 }
@@ -155,7 +155,8 @@ benchmark() {
     --steps "${BENCH_STEPS:-30}" --burn-in 5 --dtype "${BENCH_DTYPES:-float32,float16,bfloat16}" --json "$OUT/bench.json"
 }
 
-# lrn_relu_max_pool's block rows (float32) at each band of output rows in POOL_BAND_SWEEP.
+# lrn_relu_max_pool's block rows (float32) with its backward in each band of output rows in
+# POOL_BAND_SWEEP (the forward takes no bands: its rows time it again each time).
 band_sweep() {
   local rows
   for rows in $POOL_BAND_SWEEP; do

@@ -24,9 +24,10 @@ template <typename T>
 Status lrn_relu_max_pool_backward_cuda(const LrnParams& params, const PoolGeometry& geometry, const T* x,
                                        const T* dpooled, T* dx, cudaStream_t stream);
 
-// Version 2's output rows per block (a band, whose blocks share their LRN rows between
-// windows): enough bands for a few waves of a large card, or ALEXOPS_CUDA_POOL_BAND_ROWS=N
-// (tests, tuning; a value that is not a positive count is ignored, with a line on stderr).
+// Output rows per block of version 2's backward (a band, which computes an LRN row two of its
+// windows share once): 2 where the batch gives enough blocks, else 1, or
+// ALEXOPS_CUDA_POOL_BAND_ROWS=N (tests, tuning; a value that is not a positive count is
+// ignored, with a line on stderr).
 int64_t cuda_pool_band_rows(const PoolGeometry& geometry);
 
 }  // namespace alexops

@@ -6,11 +6,11 @@
 // Version 2, for the shapes lrn_relu's register kernel takes (cuda_register_layout: AlexNet's,
 // in every dtype) and 16-byte aligned data: rows' LRN in lane groups (common/lrn_lanes_cuda.cuh:
 // 16-byte loads, windows by warp shuffles), pooling a 16-byte packet of channels at a time,
-// each window's first maximum found once. A block takes a band of output rows and keeps the
-// LRN rows of its windows in a ring in shared memory, so that rows two windows share are
-// computed once. Forward: each output row's maxima. Backward: each window's first maxima and
-// dpooled go to a ring of windows; each input row the band owns then gathers its elements'
-// dpooled from there and runs the LRN's gradient in lanes.
+// each window's first maximum found once. Forward: a block per output row. Backward: a block
+// takes a band of output rows and keeps the LRN rows of its windows in a ring in shared
+// memory (rows two windows share are computed once per band); each window's first maxima and
+// dpooled go to a ring of windows, from which each input row the band owns gathers its
+// elements' dpooled before the LRN's gradient of the row in lanes.
 //
 // Version 1, for every other shape (and with ALEXOPS_CUDA_KERNEL=tiled): correct first,
 // simple, slow (on an H100, 2-5x behind fused LRN then cuDNN's pool forward, 6-11x forward+backward).
@@ -55,9 +55,9 @@ struct PoolKernelParams {
   int window_rows, window_cols, stride_rows, stride_cols;
   int span_rows;  // version 1's backward: the input rows the windows holding one row cover, at most
   A lowest;       // T's lowest value: where a max starts
-  // Version 2: output rows per block (a band), the rows of the ring of LRN rows (input row r
-  // in slot r % ring_rows: a window's rows, at most) and the windows of the backward's window
-  // ring (window (oh, ow) in slot oh % window_ring: the windows holding one row, at most).
+  // Version 2's backward: output rows per block (a band), the rows of the ring of LRN rows
+  // (input row r in slot r % ring_rows: a window's rows, at most) and the windows of the
+  // window ring (window (oh, ow) in slot oh % window_ring: the windows holding one row, at most).
   int band_rows, ring_rows, window_ring;
 
   __device__ int bands() const { return (out_rows + band_rows - 1) / band_rows; }
@@ -214,23 +214,24 @@ pool_backward(PoolKernelParams<A> p, const T* x, const T* dpooled, T* dx) {
 
 // ---- version 2: each row's LRN in registers, as lrn_relu's register kernel computes it ----
 // For the shapes that kernel takes (cuda_register_layout: AlexNet's, in every dtype) and
-// 16-byte aligned data. A block takes a band of p.band_rows output rows of one image and
-// goes down it one output row at a time. The LRN rows of the current window live in a ring
-// in shared memory (input row r in slot r % p.ring_rows), so a row that two windows share
-// (one in two for AlexNet's 3x3/2) is computed once per band, not once per window. The rows
-// go through lane groups (common/lrn_lanes_cuda.cuh: 16-byte loads, windows by warp
-// shuffles); the pooling reads them a 16-byte packet of channels at a time and finds each
-// window's first maximum once.
+// 16-byte aligned data. The rows' LRN goes through lane groups (common/lrn_lanes_cuda.cuh:
+// 16-byte loads, windows by warp shuffles); the pooling reads it a 16-byte packet of channels
+// at a time and finds each window's first maximum once. The forward's block computes its
+// window's rows into y from row 0 on. The backward's block goes down a band of p.band_rows
+// output rows, and keeps the LRN rows of the current window in a ring (kRing: input row r in
+// slot r % p.ring_rows), so a row that two windows share (one in two for AlexNet's 3x3/2) is
+// computed once per band, not once per window. (The forward in bands, with that ring, was
+// slower on an H200 at every band: docs/gpu-tuning.md.)
 
 // y = LRN(relu(x)) of input rows [first, first + count) of image n, rounded to T as the
-// composite stores it, into the ring y ([slot][col][C]). A warp takes 32 / G pixels at a
-// time; all of its lanes go through the same iterations (the shuffles need all 32) and mask
-// the pixels past the rows.
+// composite stores it, into y: [row - first][col][C], or the ring ([slot][col][C]). A warp
+// takes 32 / G pixels at a time; all of its lanes go through the same iterations (the
+// shuffles need all 32) and mask the pixels past the rows.
 //
 // Shared memory (y) moves 16 bytes a thread at a time (load_run / store_run with T = A): a
 // warp's neighbouring 16-byte packets then take no bank conflicts, where scalar accesses 16
 // bytes apart would be 4-way conflicts. Every such address is 16-byte aligned.
-template <PowerKind kKind, typename T, int K, int RMAX, typename A>
+template <PowerKind kKind, typename T, int K, int RMAX, bool kRing, typename A>
 __device__ void lrn_rows_in_lanes(const PoolKernelParams<A>& p, const RegisterParams<A>& lanes, const T* x, int n,
                                   int first, int count, A* y) {
   constexpr int RUN = K * Packet<T>::kCount;
@@ -249,8 +250,12 @@ __device__ void lrn_rows_in_lanes(const PoolKernelParams<A>& p, const RegisterPa
 #pragma unroll
     for (int j = 0; j < RUN; ++j) out[j] = rounded<T>(out[j]);
     if (pixel < pixels) {
-      const int row = pixel / p.cols, col = pixel - row * p.cols;
-      store_run<A, RUN / Packet<A>::kCount>(y + p.ring_place(first + row, col) * p.channels + sub * RUN, out);
+      int place = pixel;
+      if constexpr (kRing) {
+        const int row = pixel / p.cols;
+        place = p.ring_place(first + row, pixel - row * p.cols);
+      }
+      store_run<A, RUN / Packet<A>::kCount>(y + place * p.channels + sub * RUN, out);
     }
   }
 }
@@ -261,15 +266,16 @@ template <PowerKind kKind, typename T, int K, int RMAX, typename A>
 __device__ void window_rows_into_ring(const PoolKernelParams<A>& p, const RegisterParams<A>& lanes, const T* x, int n,
                                       int oh, int* computed_end, A* y) {
   const int first = max(p.row_begin(oh), *computed_end), end = p.row_end(oh);
-  if (first < end) lrn_rows_in_lanes<kKind, T, K, RMAX>(p, lanes, x, n, first, end - first, y);
+  if (first < end) lrn_rows_in_lanes<kKind, T, K, RMAX, true>(p, lanes, x, n, first, end - first, y);
   *computed_end = max(*computed_end, end);
 }
 
 // Packet q (channels q * kCount on) of window (oh, ow)'s first maximum in row-major order:
 // best[e] its value, where[e] its place in the window ((row - top) * window_cols + col - left,
 // from the window's corner before clipping; -1 where every value is NaN or the lowest).
-template <typename T, typename A, int kCount = Packet<T>::kCount>
-__device__ inline void window_maximum(const PoolKernelParams<A>& p, const A* y, int oh, int ow, int q,
+// y holds the window's rows from row s0 on, or (kRing) is the ring.
+template <typename T, bool kRing, typename A, int kCount = Packet<T>::kCount>
+__device__ inline void window_maximum(const PoolKernelParams<A>& p, const A* y, int s0, int oh, int ow, int q,
                                       A (&best)[kCount], int (&where)[kCount]) {
 #pragma unroll
   for (int e = 0; e < kCount; ++e) best[e] = p.lowest, where[e] = -1;
@@ -278,7 +284,8 @@ __device__ inline void window_maximum(const PoolKernelParams<A>& p, const A* y, 
     for (int col = p.col_begin(ow); col < p.col_end(ow); ++col) {
       const int place = (r - top) * p.window_cols + col - left;
       A v[kCount];
-      load_run<A, kCount / Packet<A>::kCount>(y + p.ring_place(r, col) * p.channels + q * kCount, true, v);
+      const int at = kRing ? p.ring_place(r, col) : (r - s0) * p.cols + col;
+      load_run<A, kCount / Packet<A>::kCount>(y + at * p.channels + q * kCount, true, v);
 #pragma unroll
       for (int e = 0; e < kCount; ++e)
         if (v[e] > best[e]) best[e] = v[e], where[e] = place;  // a NaN is never greater: skipped, as in v1
@@ -298,25 +305,22 @@ template <PowerKind kKind, typename T, int K, int RMAX, typename A = Acc<T>>
 __global__ void __launch_bounds__(kThreads, (kLanesBlocksPerSM<kKind, T, K, RMAX>))
 pool_forward_lanes(PoolKernelParams<A> p, RegisterParams<A> lanes, const T* x, T* pooled) {
   constexpr int kCount = Packet<T>::kCount;
-  A* y = shared_scratch<A>();  // the ring of LRN rows: [ring_rows][cols][C]
-  const int packets = p.channels / kCount, bands = p.bands();
-  for (int64_t unit = blockIdx.x; unit < int64_t(p.batch) * bands; unit += gridDim.x) {
-    const int n = int(unit / bands), band = int(unit - int64_t(n) * bands);
-    const int oh_end = min(p.out_rows, (band + 1) * p.band_rows);
-    int computed_end = 0;
-    for (int oh = band * p.band_rows; oh < oh_end; ++oh) {
-      window_rows_into_ring<kKind, T, K, RMAX>(p, lanes, x, n, oh, &computed_end, y);
-      __syncthreads();
-      T* out = pooled + ((int64_t(n) * p.out_rows + oh) * p.out_cols) * p.channels;
-      for (int item = threadIdx.x; item < p.out_cols * packets; item += blockDim.x) {
-        const int ow = item / packets, q = item - ow * packets;
-        A best[kCount];
-        int where[kCount];
-        window_maximum<T>(p, y, oh, ow, q, best, where);
-        Packet<T>::store(out + int64_t(ow) * p.channels + q * kCount, best);
-      }
-      __syncthreads();  // the next window's rows overwrite the ring
+  A* y = shared_scratch<A>();  // [window rows][cols][C]
+  const int packets = p.channels / kCount;
+  for (int64_t unit = blockIdx.x; unit < int64_t(p.batch) * p.out_rows; unit += gridDim.x) {
+    const int n = int(unit / p.out_rows), oh = int(unit - int64_t(n) * p.out_rows);
+    const int r0 = p.row_begin(oh);
+    lrn_rows_in_lanes<kKind, T, K, RMAX, false>(p, lanes, x, n, r0, p.row_end(oh) - r0, y);
+    __syncthreads();
+    T* out = pooled + unit * p.out_cols * p.channels;
+    for (int item = threadIdx.x; item < p.out_cols * packets; item += blockDim.x) {
+      const int ow = item / packets, q = item - ow * packets;
+      A best[kCount];
+      int where[kCount];
+      window_maximum<T, false>(p, y, r0, oh, ow, q, best, where);
+      Packet<T>::store(out + int64_t(ow) * p.channels + q * kCount, best);
     }
+    __syncthreads();  // the next unit reuses y
   }
 }
 
@@ -426,7 +430,7 @@ pool_backward_lanes(PoolKernelParams<A> p, RegisterParams<A> lanes, const T* x, 
         const int ow = item / packets, q = item - ow * packets;
         A best[kCount], d[kCount];
         int where[kCount];
-        window_maximum<T>(p, y, oh, ow, q, best, where);
+        window_maximum<T, true>(p, y, 0, oh, ow, q, best, where);
         Packet<T>::load(dp + (int64_t(oh) * p.out_cols + ow) * C + q * kCount, d);
         const int window = p.window_slot(oh, ow) * C + q * kCount;
         store_run<A, kCount / Packet<A>::kCount>(window_dp + window, d);
@@ -453,8 +457,9 @@ PoolKernelParams<A> kernel_params(const LrnParams& params, const PoolGeometry& g
                              int(effective_radius(params.depth_radius, g.channels)), int(g.batch), int(g.rows),
                              int(g.cols), int(g.channels), int(g.out_rows), int(g.out_cols), int(g.pad_top),
                              int(g.pad_left), int(pool.window_rows), int(pool.window_cols), int(pool.stride_rows),
-                             int(pool.stride_cols), int(std::max<int64_t>(1, span)), lowest, int(cuda_pool_band_rows(g)),
-                             int(std::max<int64_t>(1, g.max_window_rows())), int(windows_per_row)};
+                             int(pool.stride_cols), int(std::max<int64_t>(1, span)), lowest,
+                             int(cuda_pool_band_rows(g)), int(std::max<int64_t>(1, g.max_window_rows())),
+                             int(windows_per_row)};
 }
 
 Status check_sizes(const LrnParams& params, const PoolGeometry& g) {
@@ -502,21 +507,20 @@ Status lrn_relu_max_pool_forward_cuda(const LrnParams& params, const PoolGeometr
   Status status = check_sizes(params, g);
   if (!status.ok() || g.output_pixels() == 0 || g.channels == 0) return status;
   const PoolKernelParams<A> p = kernel_params<T>(params, g);
-  const int64_t bytes = int64_t(sizeof(A)) * g.max_window_rows() * g.cols * g.channels;  // a window's rows (v2: the ring)
+  const int64_t bytes = int64_t(sizeof(A)) * g.max_window_rows() * g.cols * g.channels;  // a window's rows
+  const unsigned grid = unsigned(std::min(g.batch * g.out_rows, kMaxGridBlocks));
   const char* what = "launching the lrn_relu_max_pool kernel";
   CudaRegisterLayout layout;
   const bool lanes = lanes_layout(params, g, int(sizeof(T)), {x, pooled}, &layout);
   with_power_kind(params.beta, [&](auto kind) {
     constexpr PowerKind kKind = decltype(kind)::value;
     if (lanes) {
-      const unsigned grid = unsigned(std::min(g.batch * ((g.out_rows + p.band_rows - 1) / p.band_rows), kMaxGridBlocks));
       with_register_shape<T>(layout, [&](auto k, auto max_radius) {
         constexpr int K = decltype(k)::value, RMAX = decltype(max_radius)::value;
         status = launch(pool_forward_lanes<kKind, T, K, RMAX>, grid, bytes, g, stream, what, p, lanes_params(p, layout),
                         x, pooled);
       });
     } else {
-      const unsigned grid = unsigned(std::min(g.batch * g.out_rows, kMaxGridBlocks));
       status = launch(pool_forward<kKind, T>, grid, bytes, g, stream, what, p, x, pooled);
     }
   });
@@ -540,7 +544,8 @@ Status lrn_relu_max_pool_backward_cuda(const LrnParams& params, const PoolGeomet
       // The ring of LRN rows, then the window ring's dpooled (A) and places (int).
       const int64_t windows = int64_t(p.window_ring) * g.out_cols * g.channels;
       const int64_t bytes = int64_t(sizeof(A)) * (p.ring_rows * row + windows) + int64_t(sizeof(int)) * windows;
-      const unsigned grid = unsigned(std::min(g.batch * ((g.out_rows + p.band_rows - 1) / p.band_rows), kMaxGridBlocks));
+      const int64_t bands = (g.out_rows + p.band_rows - 1) / p.band_rows;
+      const unsigned grid = unsigned(std::min(g.batch * bands, kMaxGridBlocks));
       with_register_shape<T>(layout, [&](auto k, auto max_radius) {
         constexpr int K = decltype(k)::value, RMAX = decltype(max_radius)::value;
         status = launch(pool_backward_lanes<kKind, T, K, RMAX>, grid, bytes, g, stream, what, p,

@@ -68,6 +68,6 @@ g++ -std=c++20 -O1 $sanitize -pthread -I$work/csrc "$here/check.cc" "${objects[@
 "$work/check"
 echo "lrn_relu_max_pool's version 1 (ALEXOPS_CUDA_KERNEL=tiled):"
 ALEXOPS_CUDA_KERNEL=tiled "$work/check" pools
-# Version 2 takes bands of output rows; the small cases above get bands of one row.
-echo "lrn_relu_max_pool's version 2 in bands of 3 output rows (ALEXOPS_CUDA_POOL_BAND_ROWS=3):"
+# Version 2's backward takes bands of output rows; the small cases above get bands of one row.
+echo "lrn_relu_max_pool's version 2, backward in bands of 3 output rows (ALEXOPS_CUDA_POOL_BAND_ROWS=3):"
 ALEXOPS_CUDA_POOL_BAND_ROWS=3 "$work/check" pools
