@@ -5,13 +5,14 @@ Correctness runs through alexops._core's raw-pointer entry points, on both kerne
 register kernel and the tiled one, forced by name), so that every dtype, bfloat16
 included, is tested whatever CuPy supports, with outputs poisoned beforehand.
 """
+import os
 import re
 
 import numpy as np
 import pytest
 
 from helpers import (ALEXNET, BFLOAT16, FLOAT_DTYPES, as_float32_attrs, assert_close_to_reference, random_input,
-                     reference_backward, reference_forward)
+                     reference_backward, reference_forward, run_fresh)
 
 KERNELS = ("registers", "tiled")
 
@@ -335,6 +336,36 @@ def test_max_pool_block_matches_the_cpu_kernel_and_the_reference(dtype, case):
     assert_close_to_reference(dx, lrn_relu_max_pool_grad_reference(x64, dpooled, storage=storage, **reference), dtype,
                               backward=True)
     np.testing.assert_allclose(pooled.astype(np.float64), cpu_pooled.astype(np.float64), rtol=1e-2, atol=1e-3)
+
+
+@pytest.mark.gpu
+def test_max_pool_gradient_is_the_same_in_every_band(tmp_path):
+    """Version 2's backward takes bands of output rows (ALEXOPS_CUDA_POOL_BAND_ROWS, read once
+    per process): they change which block computes what, not the arithmetic. At AlexNet's lrn1
+    rows, a batch of 20 takes bands of 2 by default (the tests above get bands of 1); bands of
+    1 and 3 must give the same bits."""
+    def gradient(band_rows):
+        out = tmp_path / f"dx-{band_rows}.npy"
+        env = {key: value for key, value in os.environ.items() if key != "ALEXOPS_CUDA_POOL_BAND_ROWS"}
+        if band_rows != "default":
+            env["ALEXOPS_CUDA_POOL_BAND_ROWS"] = band_rows
+        run_fresh(f"""
+            import cupy as cp
+            import numpy as np
+            import alexops.cupy as acp
+            from alexops.alexnet import LRN_PARAMS
+
+            rng = np.random.default_rng(85)
+            x = cp.asarray(rng.standard_normal((20, 56, 56, 64)).astype(np.float32))
+            dpooled = cp.asarray(rng.standard_normal((20, 27, 27, 64)).astype(np.float32))
+            np.save({str(out)!r}, cp.asnumpy(acp.lrn_relu_max_pool_grad(x, dpooled, **LRN_PARAMS)))
+            """, env=env)
+        return np.load(out)
+
+    by_default = gradient("default")
+    assert np.isfinite(by_default).all() and np.count_nonzero(by_default) > by_default.size // 10
+    for band_rows in ("1", "3"):
+        np.testing.assert_array_equal(gradient(band_rows), by_default, err_msg=f"bands of {band_rows}")
 
 
 @pytest.mark.gpu
