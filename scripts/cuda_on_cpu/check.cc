@@ -184,6 +184,8 @@ void check_dtype(bool pools_only) {
   check_pool<T>(1, 7, 27, 192, 4, 3, 2, false, 0.5f, false);  // AlexNet's lrn2 width, relu off
   check_pool<T>(1, 5, 13, 64, 7, 3, 2, false);  // windows reaching 8 channels (RMAX = 8)
   check_pool<T>(1, 6, 56, 64, 4, 3, 2, true, 1.0f);  // AlexNet's lrn1 width
+  check_pool<T>(2, 10, 8, 64, 2, 2, 3, false);  // stride past the window: rows and columns no window holds
+  check_pool<T>(1, 9, 7, 32, 1, 1, 2, true);  // 1x1 windows
   specials = true;
   if (!pools_only) {
     check_lrn_relu<T>(kPixels, 64, LrnParams{4, 1.0f, 0.1f, 0.75f, true});
