@@ -60,7 +60,7 @@ struct PoolKernelParams {
   // window ring (window (oh, ow) in slot oh % window_ring: the windows holding one row, at most).
   int band_rows, ring_rows, window_ring;
 
-  __device__ int bands() const { return (out_rows + band_rows - 1) / band_rows; }
+  __host__ __device__ int bands() const { return (out_rows + band_rows - 1) / band_rows; }
   __device__ int ring_place(int row, int col) const { return (row % ring_rows) * cols + col; }
   __device__ int window_slot(int oh, int ow) const { return (oh % window_ring) * out_cols + ow; }
 
@@ -544,8 +544,7 @@ Status lrn_relu_max_pool_backward_cuda(const LrnParams& params, const PoolGeomet
       // The ring of LRN rows, then the window ring's dpooled (A) and places (int).
       const int64_t windows = int64_t(p.window_ring) * g.out_cols * g.channels;
       const int64_t bytes = int64_t(sizeof(A)) * (p.ring_rows * row + windows) + int64_t(sizeof(int)) * windows;
-      const int64_t bands = (g.out_rows + p.band_rows - 1) / p.band_rows;
-      const unsigned grid = unsigned(std::min(g.batch * bands, kMaxGridBlocks));
+      const unsigned grid = unsigned(std::min(g.batch * p.bands(), kMaxGridBlocks));
       with_register_shape<T>(layout, [&](auto k, auto max_radius) {
         constexpr int K = decltype(k)::value, RMAX = decltype(max_radius)::value;
         status = launch(pool_backward_lanes<kKind, T, K, RMAX>, grid, bytes, g, stream, what, p,
