@@ -61,8 +61,6 @@ struct PoolKernelParams {
   int band_rows, ring_rows, window_ring;
 
   __host__ __device__ int bands() const { return (out_rows + band_rows - 1) / band_rows; }
-  __device__ int ring_place(int row, int col) const { return (row % ring_rows) * cols + col; }
-  __device__ int window_slot(int oh, int ow) const { return (oh % window_ring) * out_cols + ow; }
 
   __device__ int row_begin(int oh) const { return max(0, oh * stride_rows - pad_top); }
   __device__ int row_end(int oh) const { return min(rows, oh * stride_rows - pad_top + window_rows); }
@@ -239,6 +237,9 @@ __device__ void lrn_rows_in_lanes(const PoolKernelParams<A>& p, const RegisterPa
   const int per_warp = 32 >> lanes.group_shift, step = int(blockDim.x >> 5) * per_warp;
   const int pixels = count * p.cols;
   const T* rows = x + ((int64_t(n) * p.rows + first) * p.cols) * p.channels;
+  // The ring: row first's place, and the ring's size in pixels (count rows fit, so a pixel's
+  // place wraps at most once).
+  const int ring_first = kRing ? (first % p.ring_rows) * p.cols : 0, ring_size = p.ring_rows * p.cols;
   for (int base = int(threadIdx.x >> 5) * per_warp; base < pixels; base += step) {
     const int pixel = base + pixel_in_warp;
     A r[RUN], out[RUN];
@@ -252,8 +253,8 @@ __device__ void lrn_rows_in_lanes(const PoolKernelParams<A>& p, const RegisterPa
     if (pixel < pixels) {
       int place = pixel;
       if constexpr (kRing) {
-        const int row = pixel / p.cols;
-        place = p.ring_place(first + row, pixel - row * p.cols);
+        place += ring_first;
+        if (place >= ring_size) place -= ring_size;
       }
       store_run<A, RUN / Packet<A>::kCount>(y + place * p.channels + sub * RUN, out);
     }
@@ -273,23 +274,27 @@ __device__ void window_rows_into_ring(const PoolKernelParams<A>& p, const Regist
 // Packet q (channels q * kCount on) of window (oh, ow)'s first maximum in row-major order:
 // best[e] its value, where[e] its place in the window ((row - top) * window_cols + col - left,
 // from the window's corner before clipping; -1 where every value is NaN or the lowest).
-// y holds the window's rows from row s0 on, or (kRing) is the ring.
+// y holds the window's rows from row s0 on, or (kRing) is the ring, where row row_begin(oh)
+// is in slot first_slot.
 template <typename T, bool kRing, typename A, int kCount = Packet<T>::kCount>
-__device__ inline void window_maximum(const PoolKernelParams<A>& p, const A* y, int s0, int oh, int ow, int q,
-                                      A (&best)[kCount], int (&where)[kCount]) {
+__device__ inline void window_maximum(const PoolKernelParams<A>& p, const A* y, int s0, int first_slot, int oh, int ow,
+                                      int q, A (&best)[kCount], int (&where)[kCount]) {
 #pragma unroll
   for (int e = 0; e < kCount; ++e) best[e] = p.lowest, where[e] = -1;
   const int top = oh * p.stride_rows - p.pad_top, left = ow * p.stride_cols - p.pad_left;
-  for (int r = p.row_begin(oh); r < p.row_end(oh); ++r)
+  int slot = first_slot;
+  for (int r = p.row_begin(oh); r < p.row_end(oh); ++r) {
     for (int col = p.col_begin(ow); col < p.col_end(ow); ++col) {
       const int place = (r - top) * p.window_cols + col - left;
       A v[kCount];
-      const int at = kRing ? p.ring_place(r, col) : (r - s0) * p.cols + col;
+      const int at = kRing ? slot * p.cols + col : (r - s0) * p.cols + col;
       load_run<A, kCount / Packet<A>::kCount>(y + at * p.channels + q * kCount, true, v);
 #pragma unroll
       for (int e = 0; e < kCount; ++e)
         if (v[e] > best[e]) best[e] = v[e], where[e] = place;  // a NaN is never greater: skipped, as in v1
     }
+    if (kRing) slot = slot + 1 == p.ring_rows ? 0 : slot + 1;
+  }
 }
 
 // Two blocks per SM (at most 128 registers a thread) where a lane's arrays, its run and both
@@ -317,7 +322,7 @@ pool_forward_lanes(PoolKernelParams<A> p, RegisterParams<A> lanes, const T* x, T
       const int ow = item / packets, q = item - ow * packets;
       A best[kCount];
       int where[kCount];
-      window_maximum<T, false>(p, y, r0, oh, ow, q, best, where);
+      window_maximum<T, false>(p, y, r0, 0, oh, ow, q, best, where);
       Packet<T>::store(out + int64_t(ow) * p.channels + q * kCount, best);
     }
     __syncthreads();  // the next unit reuses y
@@ -347,47 +352,55 @@ __device__ inline void load_places(const int* at, int (&out)[RUN]) {
 // The gradient of input rows [from, end) of image n, in lanes: each element's dy is the sum,
 // in a fixed order (windows by row, then by column), of the dpooled of the windows holding
 // it whose first maximum it is, rounded to T (the composite's dy); then the LRN's gradient
-// from x and dy. Every window holding these rows must be in the window ring.
+// from x and dy. Every window holding these rows must be in the window ring. A row at a
+// time, so that no pixel's row and column need a division; col_windows[iw] holds the first
+// and last output columns holding column iw.
 template <PowerKind kKind, typename T, int K, int RMAX, typename A>
 __device__ void finish_rows(const PoolKernelParams<A>& p, const RegisterParams<A>& lanes, const T* x, int n, int from,
-                            int end, const int* window_place, const A* window_dp, T* dx) {
+                            int end, const int* window_place, const A* window_dp, const int2* col_windows, T* dx) {
   constexpr int RUN = K * Packet<T>::kCount;
   const int C = p.channels;
   const int lane = threadIdx.x & 31, sub = lane & (lanes.group_lanes - 1), pixel_in_warp = lane >> lanes.group_shift;
   const int per_warp = 32 >> lanes.group_shift, step = int(blockDim.x >> 5) * per_warp;
-  const int pixels = (end - from) * p.cols;
-  for (int base = int(threadIdx.x >> 5) * per_warp; base < pixels; base += step) {
-    const int pixel = base + pixel_in_warp;
-    const bool inside = pixel < pixels;
-    const int ih = from + pixel / p.cols, iw = pixel - (pixel / p.cols) * p.cols;
-    const int64_t at = ((int64_t(n) * p.rows + ih) * p.cols + iw) * C + sub * RUN;
-    A r[RUN], g[RUN];
-    load_run<T, K>(x + at, inside, r);
+  for (int ih = from; ih < end; ++ih) {
+    const int first_oh = p.first_out_row(ih), last_oh = p.last_out_row(ih);
+    const int first_slot = first_oh <= last_oh ? first_oh % p.window_ring : 0;
+    const int64_t row_at = (int64_t(n) * p.rows + ih) * p.cols * C;
+    for (int base = int(threadIdx.x >> 5) * per_warp; base < p.cols; base += step) {
+      const int iw = base + pixel_in_warp;
+      const bool inside = iw < p.cols;
+      const int64_t at = row_at + int64_t(iw) * C + sub * RUN;
+      A r[RUN], g[RUN];
+      load_run<T, K>(x + at, inside, r);
 #pragma unroll
-    for (int j = 0; j < RUN; ++j) g[j] = A(0);
-    if (inside) {
-      for (int oh = p.first_out_row(ih); oh <= p.last_out_row(ih); ++oh) {
-        const int row_place = (ih - (oh * p.stride_rows - p.pad_top)) * p.window_cols;
-        for (int ow = p.first_out_col(iw); ow <= p.last_out_col(iw); ++ow) {
-          const int place = row_place + iw - (ow * p.stride_cols - p.pad_left);
-          const int window = p.window_slot(oh, ow) * C + sub * RUN;
-          int places[RUN];
-          A d[RUN];
-          load_places<RUN>(window_place + window, places);
-          load_run<A, RUN / Packet<A>::kCount>(window_dp + window, true, d);
+      for (int j = 0; j < RUN; ++j) g[j] = A(0);
+      if (inside) {
+        const int2 cols = col_windows[iw];
+        int slot = first_slot;
+        for (int oh = first_oh; oh <= last_oh; ++oh) {
+          const int row_place = (ih - (oh * p.stride_rows - p.pad_top)) * p.window_cols;
+          for (int ow = cols.x; ow <= cols.y; ++ow) {
+            const int place = row_place + iw - (ow * p.stride_cols - p.pad_left);
+            const int window = (slot * p.out_cols + ow) * C + sub * RUN;
+            int places[RUN];
+            A d[RUN];
+            load_places<RUN>(window_place + window, places);
+            load_run<A, RUN / Packet<A>::kCount>(window_dp + window, true, d);
 #pragma unroll
-          for (int j = 0; j < RUN; ++j)
-            if (places[j] == place) g[j] += d[j];
+            for (int j = 0; j < RUN; ++j)
+              if (places[j] == place) g[j] += d[j];
+          }
+          slot = slot + 1 == p.window_ring ? 0 : slot + 1;
         }
       }
-    }
 #pragma unroll
-    for (int j = 0; j < RUN; ++j) {
-      if (p.relu && r[j] < A(0)) r[j] = A(0);
-      g[j] = rounded<T>(g[j]);
+      for (int j = 0; j < RUN; ++j) {
+        if (p.relu && r[j] < A(0)) r[j] = A(0);
+        g[j] = rounded<T>(g[j]);
+      }
+      lane_backward<kKind, RUN, RMAX>(lanes, sub, r, g);  // (all lanes: the shuffles need them)
+      if (inside) store_run<T, K>(dx + at, g);
     }
-    lane_backward<kKind, RUN, RMAX>(lanes, sub, r, g);  // (all lanes: the shuffles need them)
-    if (inside) store_run<T, K>(dx + at, g);
   }
 }
 
@@ -407,6 +420,10 @@ pool_backward_lanes(PoolKernelParams<A> p, RegisterParams<A> lanes, const T* x, 
   A* y = shared_scratch<A>();                                      // [ring_rows][cols][C]
   A* window_dp = y + p.ring_rows * p.cols * C;                     // [window_ring][out_cols][C]
   int* window_place = reinterpret_cast<int*>(window_dp + p.window_ring * p.out_cols * C);  // the same, places
+  int2* col_windows = reinterpret_cast<int2*>(window_place + p.window_ring * p.out_cols * C);  // [cols]
+  for (int iw = threadIdx.x; iw < p.cols; iw += blockDim.x)
+    col_windows[iw] = make_int2(p.first_out_col(iw), p.last_out_col(iw));
+  __syncthreads();
   for (int64_t unit = blockIdx.x; unit < int64_t(p.batch) * bands; unit += gridDim.x) {
     const int n = int(unit / bands), band = int(unit - int64_t(n) * bands);
     const int first_oh = band * p.band_rows, end_oh = min(p.out_rows, first_oh + p.band_rows);
@@ -422,24 +439,25 @@ pool_backward_lanes(PoolKernelParams<A> p, RegisterParams<A> lanes, const T* x, 
     const int last_oh = p.last_out_row(end - 1);
     for (int oh = p.first_out_row(first); oh <= last_oh; ++oh) {
       const int ready = ready_end(oh - 1);
-      finish_rows<kKind, T, K, RMAX>(p, lanes, x, n, finished, ready, window_place, window_dp, dx);
+      finish_rows<kKind, T, K, RMAX>(p, lanes, x, n, finished, ready, window_place, window_dp, col_windows, dx);
       finished = ready;
       window_rows_into_ring<kKind, T, K, RMAX>(p, lanes, x, n, oh, &computed_end, y);
       __syncthreads();
+      const int first_slot = p.row_begin(oh) % p.ring_rows, window_row = (oh % p.window_ring) * p.out_cols;
       for (int item = threadIdx.x; item < p.out_cols * packets; item += blockDim.x) {
         const int ow = item / packets, q = item - ow * packets;
         A best[kCount], d[kCount];
         int where[kCount];
-        window_maximum<T, true>(p, y, 0, oh, ow, q, best, where);
+        window_maximum<T, true>(p, y, 0, first_slot, oh, ow, q, best, where);
         Packet<T>::load(dp + (int64_t(oh) * p.out_cols + ow) * C + q * kCount, d);
-        const int window = p.window_slot(oh, ow) * C + q * kCount;
+        const int window = (window_row + ow) * C + q * kCount;
         store_run<A, kCount / Packet<A>::kCount>(window_dp + window, d);
 #pragma unroll
         for (int e = 0; e < kCount; ++e) window_place[window + e] = where[e];
       }
       __syncthreads();  // (A) of the next window reads the ring of windows and overwrites y's
     }
-    finish_rows<kKind, T, K, RMAX>(p, lanes, x, n, finished, end, window_place, window_dp, dx);
+    finish_rows<kKind, T, K, RMAX>(p, lanes, x, n, finished, end, window_place, window_dp, col_windows, dx);
     __syncthreads();  // the next unit's (B) overwrites the window ring
   }
 }
@@ -541,9 +559,11 @@ Status lrn_relu_max_pool_backward_cuda(const LrnParams& params, const PoolGeomet
   with_power_kind(params.beta, [&](auto kind) {
     constexpr PowerKind kKind = decltype(kind)::value;
     if (lanes) {
-      // The ring of LRN rows, then the window ring's dpooled (A) and places (int).
+      // The ring of LRN rows, then the window ring's dpooled (A) and places (int), then each
+      // column's output columns (int2).
       const int64_t windows = int64_t(p.window_ring) * g.out_cols * g.channels;
-      const int64_t bytes = int64_t(sizeof(A)) * (p.ring_rows * row + windows) + int64_t(sizeof(int)) * windows;
+      const int64_t bytes = int64_t(sizeof(A)) * (p.ring_rows * row + windows) + int64_t(sizeof(int)) * windows +
+                            int64_t(sizeof(int2)) * g.cols;
       const unsigned grid = unsigned(std::min(g.batch * p.bands(), kMaxGridBlocks));
       with_register_shape<T>(layout, [&](auto k, auto max_radius) {
         constexpr int K = decltype(k)::value, RMAX = decltype(max_radius)::value;
