@@ -4,8 +4,9 @@ buffers, so that only our kernels are checked. With ALEXOPS_NO_MEMPOOL=1, CuPy's
 is off: every buffer is its own allocation, and an access past one is seen."""
 import os
 
-# lrn_relu_max_pool's version 2 backward in bands of 2 output rows (as for AlexNet's batches;
-# shapes this small get bands of one), so that a band's rings are checked across bands.
+# lrn_relu_max_pool's version 2 backward in bands of 2 output rows (AlexNet's shapes take 2 or
+# 4 by their batch; shapes this small get bands of one), so that a band's rings are checked
+# across bands.
 os.environ.setdefault("ALEXOPS_CUDA_POOL_BAND_ROWS", "2")
 
 import cupy as cp
