@@ -1,6 +1,7 @@
 """The three doors (TensorFlow, NumPy, CuPy) take the same arguments and raise the same
 exceptions for the same mistakes; the package's top level holds what users import."""
 import inspect
+import os
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,8 @@ import alexops
 import alexops.cupy
 import alexops.numpy
 import alexops.ops
-from helpers import ALEXNET, FLOAT_DTYPES, assert_close_to_reference, random_input, reference_backward, reference_forward
+from helpers import (ALEXNET, FLOAT_DTYPES, assert_close_to_reference, random_input, reference_backward,
+                     reference_forward, run_fresh)
 
 DOORS = {"tf": alexops.ops, "numpy": alexops.numpy, "cupy": alexops.cupy}
 
@@ -109,6 +111,21 @@ def test_numpy_door_thread_count():
     assert alexops.numpy.get_num_threads() == default
     alexops.numpy.set_num_threads(1)
     assert alexops.numpy.set_num_threads(-2**70) == default  # any n < 1 restores the default
+
+
+def test_numpy_door_threads_from_the_environment():
+    """ALEXOPS_NUM_THREADS sizes the pool; a value that is not a whole positive count is
+    refused out loud (not half-read: "3x" is not 3) and the default is kept."""
+    script = "import alexops.numpy; print(alexops.numpy.get_num_threads())"
+    env = {key: value for key, value in os.environ.items() if key != "ALEXOPS_NUM_THREADS"}
+    default = run_fresh(script, env=env)
+    assert default.stderr.count("ALEXOPS_NUM_THREADS") == 0
+    chosen = run_fresh(script, env={**env, "ALEXOPS_NUM_THREADS": "3"})
+    assert chosen.stdout.split() == ["3"] and "ALEXOPS_NUM_THREADS" not in chosen.stderr
+    for bad in ("3x", "0", "-2", "many", "1e3", "99999999"):
+        refused = run_fresh(script, env={**env, "ALEXOPS_NUM_THREADS": bad})
+        assert refused.stdout.split() == default.stdout.split(), bad
+        assert f"ALEXOPS_NUM_THREADS={bad} is not a whole number" in refused.stderr, bad
 
 
 def test_the_top_level_holds_what_users_import():

@@ -9,6 +9,8 @@
 #include <system_error>
 #include <utility>
 
+#include "common/environment.h"
+
 namespace alexops {
 namespace {
 
@@ -19,10 +21,8 @@ constexpr int64_t kMinParallelCycles = 200000;
 constexpr int64_t kRangesPerThread = 4;
 
 int default_thread_count() {
-  if (const char* env = std::getenv("ALEXOPS_NUM_THREADS")) {
-    const int n = std::atoi(env);
-    if (n > 0) return n;
-  }
+  // (A count the system cannot start is fine: start_workers stops where it refuses.)
+  if (const long long n = positive_count_from_environment("ALEXOPS_NUM_THREADS", 1 << 16)) return int(n);
   cpu_set_t cpus;
   if (sched_getaffinity(0, sizeof cpus, &cpus) == 0) return std::max(1, CPU_COUNT(&cpus));
   return int(std::max(1u, std::thread::hardware_concurrency()));

@@ -2,9 +2,8 @@
 // The kernels themselves are in cuda_kernels.cuh, instantiated per type in cuda_<type>.cu.
 #include <algorithm>
 #include <cstdint>
-#include <cstdio>
-#include <cstdlib>
 
+#include "common/environment.h"
 #include "lrn_relu_max_pool/cuda.h"
 
 namespace alexops {
@@ -21,17 +20,7 @@ constexpr int64_t kBandRowsToTry[] = {4, 2};
 
 // ALEXOPS_CUDA_POOL_BAND_ROWS, read once: 0 where it is unset (or not a positive count).
 int64_t band_rows_from_environment() {
-  static const int64_t chosen = [] {
-    const char* text = std::getenv("ALEXOPS_CUDA_POOL_BAND_ROWS");
-    if (text == nullptr || *text == '\0') return int64_t(0);
-    char* end = nullptr;
-    const long long value = std::strtoll(text, &end, 10);
-    if (*end != '\0' || value < 1 || value > (1 << 20)) {
-      std::fprintf(stderr, "alexops: ALEXOPS_CUDA_POOL_BAND_ROWS=%s is not a positive count of rows; ignored\n", text);
-      return int64_t(0);
-    }
-    return int64_t(value);
-  }();
+  static const int64_t chosen = positive_count_from_environment("ALEXOPS_CUDA_POOL_BAND_ROWS", 1 << 20);
   return chosen;
 }
 
