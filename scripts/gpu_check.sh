@@ -17,7 +17,9 @@
 # (seconds for each of tests, benchmark and peers, default 900: a guard against a hung kernel,
 # generous for slower cards; a lent card's lease wants less), PEERS=0 (skip the peers),
 # BENCH_WHAT (op|block|model|all, default all), BENCH_DTYPES (default float32,float16,bfloat16),
-# POOL_BAND_SWEEP (e.g. "1 2 3 4": lrn_relu_max_pool's block rows, its backward in each band).
+# POOL_BAND_SWEEP (e.g. "1 2 3 4": lrn_relu_max_pool's block rows, its backward in each band),
+# PROFILE=1 (each kernel under ncu; one more log: with PEERS and POOL_BAND_SWEEP too, that is 9,
+# one more than the device tool brings back, so tar them).
 set -u
 cd "$(dirname "$0")/.."
 REPO=$PWD
@@ -85,10 +87,10 @@ EOF
   echo "compute-sanitizer: $(find_sanitizer || echo missing)"
 }
 
-find_sanitizer() {
+find_cuda_tool() {  # $1: compute-sanitizer or ncu
   local candidate
-  for candidate in "$(command -v compute-sanitizer 2>/dev/null)" "${CUDA_HOME:-}/bin/compute-sanitizer" \
-      "$(dirname "$(command -v nvcc 2>/dev/null || echo /x/x)")/compute-sanitizer" /usr/local/cuda/bin/compute-sanitizer; do
+  for candidate in "$(command -v "$1" 2>/dev/null)" "${CUDA_HOME:-}/bin/$1" \
+      "$(dirname "$(command -v nvcc 2>/dev/null || echo /x/x)")/$1" "/usr/local/cuda/bin/$1" /opt/nvidia/nsight-compute/*/"$1"; do
     [ -n "$candidate" ] && [ -x "$candidate" ] && { echo "$candidate"; return 0; }
   done
   return 1
@@ -168,6 +170,18 @@ band_sweep() {
   done
 }
 
+# PROFILE=1: one launch of each of our kernels at AlexNet's shapes (scripts/gpu_profile.py)
+# under Nsight Compute, with the card's clocks left alone: throughput against the card's
+# peaks, occupancy, and where warps stall. The whole report is profile.log.
+profile() {
+  local ncu
+  ncu=$(find_cuda_tool ncu) || { echo "ncu not found"; return 1; }
+  cd "$PKG" && PYTHONPATH="$PKG" timeout "$STAGE_LIMIT" "$ncu" --clock-control none --kernel-name-base function \
+    --kernel-name regex:'^(forward|backward)_(registers|tiled)$|^pool_(forward|backward)' \
+    --section SpeedOfLight --section Occupancy --section LaunchStats --section WarpStateStats \
+    --section SchedulerStats --section MemoryWorkloadAnalysis "$PY" "$REPO/scripts/gpu_profile.py"
+}
+
 # torch.compile and jax.jit of relu+LRN beside our kernel, timed alike (issue 12's peers).
 # JAX is kept from taking most of the card's memory up front, which torch already holds.
 peers() {
@@ -176,7 +190,7 @@ peers() {
 
 sanitizers() {
   local sanitizer tool rc failed=0
-  sanitizer=$(find_sanitizer) || { echo "compute-sanitizer not found: skipped"; return 0; }
+  sanitizer=$(find_cuda_tool compute-sanitizer) || { echo "compute-sanitizer not found: skipped"; return 0; }
   for tool in memcheck racecheck initcheck synccheck; do
     echo "---- $tool"
     # CuPy's memory pool would hide out-of-bounds accesses into neighbouring pool blocks.
@@ -209,6 +223,7 @@ if [ $built -eq 0 ]; then
     run_stage benchmark benchmark.log benchmark
     run_stage sanitizers sanitizers.log sanitizers
     [ -z "${POOL_BAND_SWEEP:-}" ] || run_stage band-sweep bands.log band_sweep
+    [ -z "${PROFILE:-}" ] || run_stage profile profile.log profile
     [ "${PEERS:-1}" = 0 ] || run_stage peers peers.log peers
   fi
 else
@@ -227,6 +242,11 @@ fi
 if [ -f "$OUT/bands.log" ]; then
   echo
   cat "$OUT/bands.log"
+fi
+if [ -f "$OUT/profile.log" ]; then  # each launch's name and headline figures
+  echo
+  grep -E "^float(32|16) lrn|^  [^ ].*Context [0-9]+, Stream|^ +(Duration|DRAM Throughput|Compute \(SM\) Throughput|Achieved Occupancy|Registers Per Thread|Warp Cycles Per Issued Instruction) " \
+    "$OUT/profile.log"
 fi
 if [ -f "$OUT/peers.log" ]; then
   echo
