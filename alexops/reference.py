@@ -80,17 +80,30 @@ def _lowest(dtype):
         return float(ml_dtypes.finfo(dtype).min)
 
 
-def _first_max(window, lowest):
-    """(max, index) over axis 1 of [n, k, c] as TensorFlow's max-pool has them: the first
-    strictly greatest value in order, starting from `lowest`; NaN is never greater."""
+def _window_max(window, lowest):
+    """The max over axis 1 of [n, k, c] as tf.nn.max_pool2d computes it on a CPU: starting from
+    `lowest`, NaN skipped (never greater); a window of nothing but NaN gives `lowest`."""
     best = np.full((window.shape[0], window.shape[2]), lowest)
-    where = np.full(best.shape, -1)
     for i in range(window.shape[1]):
+        with np.errstate(invalid="ignore"):
+            best = np.where(window[:, i] > best, window[:, i], best)
+    return best
+
+
+def _gradient_place(window):
+    """The index over axis 1 of [n, k, c] that TensorFlow's CPU max-pool gradient sends a
+    window's gradient to: the window's first element whatever its value, replaced by each
+    later one strictly greater than the current. So ties go to the first; a NaN in the first
+    place keeps the gradient (nothing is greater than NaN), while a later NaN never takes it;
+    and a window of nothing but NaN (or of the lowest value) sends it to its first element."""
+    best = window[:, 0].copy()
+    where = np.zeros(best.shape, dtype=np.int64)
+    for i in range(1, window.shape[1]):
         with np.errstate(invalid="ignore"):
             greater = window[:, i] > best
         best = np.where(greater, window[:, i], best)
         where = np.where(greater, i, where)
-    return best, where
+    return where
 
 
 def lrn_relu_max_pool_reference(x, depth_radius=5, bias=1.0, alpha=1.0, beta=0.5, relu=True, ksize=3, strides=2,
@@ -102,14 +115,15 @@ def lrn_relu_max_pool_reference(x, depth_radius=5, bias=1.0, alpha=1.0, beta=0.5
     out_rows, out_cols, windows = pool_windows(rows, cols, ksize, strides, padding)
     pooled = np.empty((n, out_rows, out_cols, channels))
     for oh, ow, r, c in windows:
-        pooled[:, oh, ow] = _first_max(y[:, r, c].reshape(n, -1, channels), _lowest(storage))[0]
+        pooled[:, oh, ow] = _window_max(y[:, r, c].reshape(n, -1, channels), _lowest(storage))
     return pooled
 
 
 def lrn_relu_max_pool_grad_reference(x, dpooled, depth_radius=5, bias=1.0, alpha=1.0, beta=0.5, relu=True, ksize=3,
                                      strides=2, padding="VALID", storage=np.float64):
-    """dL/dx given dpooled: each entry to its window's first maximum (row-major), then the
-    LRN's gradient, in float64 (LRN output rounded to `storage` first, as for the forward)."""
+    """dL/dx given dpooled: each entry to its window's place as TensorFlow's CPU max-pool
+    gradient picks it (_gradient_place: the first maximum in row-major order), then the LRN's
+    gradient, in float64 (LRN output rounded to `storage` first, as for the forward)."""
     x = np.asarray(x, dtype=np.float64)
     y = lrn_relu_reference(x, depth_radius, bias, alpha, beta, relu).astype(storage).astype(np.float64)
     dpooled = np.asarray(dpooled, dtype=np.float64)
@@ -118,9 +132,7 @@ def lrn_relu_max_pool_grad_reference(x, dpooled, depth_radius=5, bias=1.0, alpha
     dy = np.zeros_like(y)
     batch, channel = np.meshgrid(np.arange(n), np.arange(channels), indexing="ij")
     for oh, ow, r, c in windows:
-        _, where = _first_max(y[:, r, c].reshape(n, -1, channels), _lowest(storage))
+        where = _gradient_place(y[:, r, c].reshape(n, -1, channels))
         width = c.stop - c.start
-        found = where >= 0
-        np.add.at(dy, (batch[found], r.start + where[found] // width, c.start + where[found] % width, channel[found]),
-                  dpooled[:, oh, ow][found])
+        np.add.at(dy, (batch, r.start + where // width, c.start + where % width, channel), dpooled[:, oh, ow])
     return lrn_relu_grad_reference(x, dy.astype(storage).astype(np.float64), depth_radius, bias, alpha, beta, relu)

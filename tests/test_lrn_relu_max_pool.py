@@ -171,6 +171,52 @@ def test_ties_go_to_the_first_maximum_in_row_major_order(door):
     assert_close_to_reference(dx, reference(x, dpooled, np.float32, **params)[1], np.float32, backward=True)
 
 
+@pytest.mark.parametrize("door", ["numpy", "tf"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float16])
+def test_the_gradient_goes_where_tensorflows_cpu_max_pool_gradient_sends_it(door, dtype):
+    """TensorFlow's CPU max-pool gradient takes a window's first element whatever its value,
+    and moves on only to a later one strictly greater. So a NaN in a window's first place
+    keeps the gradient (the forward's max skips it), a later NaN never takes it, and a window
+    of nothing but NaN, or of nothing but the dtype's lowest value, sends it to its first
+    element. The oracle is the composite with our LRN, alexops.lrn_relu then tf.nn.max_pool2d
+    (stock's LRN does its own NaN arithmetic: see the README). With relu off, one channel,
+    R = 0, alpha = 0 and beta = 0, y = x exactly."""
+    lowest = np.finfo(dtype).min
+    windows = {  # 3x3 windows, row-major
+        "NaN first": [np.nan, 5, 7, 1, 2, 3, 4, 0, 6],
+        "NaN in the middle": [3, 1, 7, 1, np.nan, 3, 4, 0, 6],
+        "all NaN": [np.nan] * 9,
+        "NaN, then the lowest": [np.nan] + [lowest] * 8,
+        "all the lowest": [lowest] * 9,
+    }
+    x = np.stack([np.array(w, dtype).reshape(3, 3, 1) for w in windows.values()])
+    lrn = dict(depth_radius=0, bias=1.0, alpha=0.0, beta=0.0, relu=False)
+    pool = dict(ksize=3, strides=2, padding="VALID")
+    dpooled = np.full((len(windows), 1, 1, 1), 2, dtype)
+    if door == "numpy":
+        pooled, dx = anp.lrn_relu_max_pool(x, **lrn, **pool), anp.lrn_relu_max_pool_grad(x, dpooled, **lrn, **pool)
+    else:
+        pooled, dx = fused_block(x, dpooled, **lrn, **pool)
+    pair_pooled, pair_dx = value_and_gradient(
+        lambda t: tf.nn.max_pool2d(alexops.lrn_relu(t, **lrn), pool["ksize"], pool["strides"], pool["padding"]),
+        x, dpooled)
+    np.testing.assert_array_equal(pooled.ravel(), [7, 7, lowest, lowest, lowest])
+    # (Windows of nothing above the lowest value: tf.nn.max_pool2d gives the lowest value, as
+    # we do, except through oneDNN in the 16-bit types, -inf; see the README.)
+    np.testing.assert_array_equal(pair_pooled[:2], pooled[:2])
+    for i, name in enumerate(windows):
+        np.testing.assert_array_equal(dx[i].ravel(), pair_dx[i].ravel(), err_msg=name)
+    # Spelled out: 2 where a number took the gradient; NaN where a NaN did (its LRN's
+    # gradient), and at a NaN input (whose LRN's gradient is NaN whatever its dy).
+    first, middle, _, nan_then_lowest, all_lowest = (dx[i].ravel() for i in range(len(windows)))
+    assert np.isnan(first[0]) and not first[1:].any()
+    assert middle[2] == 2 and np.isnan(middle[4]) and np.count_nonzero(np.delete(middle, [2, 4])) == 0
+    assert np.isnan(nan_then_lowest[0]) and not nan_then_lowest[1:].any()
+    assert all_lowest[0] == 2 and not all_lowest[1:].any()
+    _, ref_dx = reference(x, dpooled, dtype, **lrn, **pool)
+    np.testing.assert_array_equal(dx, ref_dx.astype(dtype))
+
+
 def test_nan_and_inf_follow_the_composite():
     """LRN spreads a NaN over its channel window (as the formula has it; stock TensorFlow's CPU
     LRN spreads it over the whole pixel, its band-matrix product multiplying NaN by 0); the

@@ -6,11 +6,12 @@
 // many rows as a window is tall), so each input row's LRN is computed once per range.
 // Backward: a range owns a run of input rows of one image. Output row by output row, it
 // recomputes the LRN rows the windows need, routes each dpooled entry to its window's first
-// maximum when that falls in its rows (into a ring of dy rows, as many as a window is tall),
-// and as soon as an input row can get no more, runs the LRN gradient over it: the rows a
-// range touches stay in cache between the passes, and so do the norms the row cache kept
-// when it computed the row's LRN, which the gradient then takes instead of computing N
-// again. Ranges write disjoint rows of dx, so they need no locks.
+// maximum (as TensorFlow's CPU max-pool gradient picks it) when that falls in its rows (into
+// a ring of dy rows, as many as a window is tall), and as soon as an input row can get no
+// more, runs the LRN gradient over it: the rows a range touches stay in cache between the
+// passes, and so do the norms the row cache kept when it computed the row's LRN, which the
+// gradient then takes instead of computing N again. Ranges write disjoint rows of dx, so
+// they need no locks.
 #include "lrn_relu_max_pool/cpu.h"
 
 #include <cstring>
@@ -181,7 +182,6 @@ void backward_rows(const PoolGeometry& g, const T* dpooled, int64_t n, int64_t a
   const int64_t C = g.channels;
   int64_t next_to_finish = a;
   if (g.out_rows > 0 && g.out_cols > 0) {
-    const Vec lowest = Vec{} + lowest_value<T>();
     Buffer<const T*> rows(size_t(g.max_window_rows()));  // the window's LRN rows
     Buffer<A*> dy_rows(size_t(g.max_window_rows()));     // the dy rows of those this range owns
     const int64_t oh_begin = g.first_out_row(a), oh_end = g.last_out_row(b - 1) + 1;
@@ -198,10 +198,14 @@ void backward_rows(const PoolGeometry& g, const T* dpooled, int64_t n, int64_t a
         // The first maxima of K vectors of channels (for_each_vector_group), then their routing.
         for_each_vector_group<A>(C, [&](auto vectors, int64_t c, int64_t lanes) {
           constexpr int64_t K = decltype(vectors)::value;
-          // The window's first maximum in row-major order: strictly greater replaces.
+          // Where TensorFlow's CPU max-pool gradient sends the window's gradient: its first
+          // element whatever its value (a NaN there keeps it; a window of nothing but NaN or
+          // the lowest value sends it there), replaced by each later one strictly greater.
+          // (The forward's max starts from the lowest value instead, as its value does.)
           Vec best[K];
           IndexVec where[K];
-          for (int64_t k = 0; k < K; ++k) best[k] = lowest, where[k] = IndexVec{} - 1;
+          for (int64_t k = 0; k < K; ++k)
+            best[k] = load_row_vector(rows[0] + c0 * C, c + k * V::kLanes, lanes), where[k] = IndexVec{};
           for (int64_t i = 0; i < r1 - r0; ++i)
             for (int64_t iw = c0; iw < c1; ++iw) {
               const IndexVec here = IndexVec{} + Index(i * width + (iw - c0));

@@ -175,8 +175,10 @@ pool_backward(PoolKernelParams<A> p, const T* x, const T* dpooled, T* dx) {
       A sum = 0;
       for (int oh = oh0; oh <= oh1; ++oh)
         for (int ow = p.first_out_col(iw); ow <= p.last_out_col(iw); ++ow) {
-          A best = p.lowest;
-          int best_row = -1, best_col = -1;
+          // TensorFlow's CPU max-pool gradient's place: the window's first element whatever its
+          // value (a NaN there keeps it), replaced by each later one strictly greater.
+          int best_row = p.row_begin(oh), best_col = p.col_begin(ow);
+          A best = y[((best_row - s0) * p.cols + best_col) * C + c];
           for (int r = p.row_begin(oh); r < p.row_end(oh); ++r)
             for (int col = p.col_begin(ow); col < p.col_end(ow); ++col) {
               const A v = y[((r - s0) * p.cols + col) * C + c];
@@ -273,16 +275,20 @@ __device__ void window_rows_into_ring(const PoolKernelParams<A>& p, const Regist
 
 // Packet q (channels q * kCount on) of window (oh, ow)'s first maximum in row-major order:
 // best[e] its value, where[e] its place in the window ((row - top) * window_cols + col - left,
-// from the window's corner before clipping; -1 where every value is NaN or the lowest).
-// y holds the window's rows from row s0 on, or (kRing) is the ring, where row row_begin(oh)
-// is in slot first_slot.
-template <typename T, bool kRing, typename A, int kCount = Packet<T>::kCount>
+// from the window's corner before clipping). The forward's (kGradientPlace false) starts from
+// the lowest value and skips NaN, as tf.nn.max_pool2d's value does (where[e] is -1 if no
+// value is greater). The backward's (kGradientPlace) is where TensorFlow's CPU max-pool
+// gradient sends the window's gradient: the first element whatever its value (a NaN there
+// keeps it), replaced by each later one strictly greater. y holds the window's rows from row
+// s0 on, or (kRing) is the ring, where row row_begin(oh) is in slot first_slot.
+template <typename T, bool kRing, bool kGradientPlace, typename A, int kCount = Packet<T>::kCount>
 __device__ inline void window_maximum(const PoolKernelParams<A>& p, const A* y, int s0, int first_slot, int oh, int ow,
                                       int q, A (&best)[kCount], int (&where)[kCount]) {
 #pragma unroll
   for (int e = 0; e < kCount; ++e) best[e] = p.lowest, where[e] = -1;
   const int top = oh * p.stride_rows - p.pad_top, left = ow * p.stride_cols - p.pad_left;
   int slot = first_slot;
+  bool first = kGradientPlace;
   for (int r = p.row_begin(oh); r < p.row_end(oh); ++r) {
     for (int col = p.col_begin(ow); col < p.col_end(ow); ++col) {
       const int place = (r - top) * p.window_cols + col - left;
@@ -291,7 +297,8 @@ __device__ inline void window_maximum(const PoolKernelParams<A>& p, const A* y, 
       load_run<A, kCount / Packet<A>::kCount>(y + at * p.channels + q * kCount, true, v);
 #pragma unroll
       for (int e = 0; e < kCount; ++e)
-        if (v[e] > best[e]) best[e] = v[e], where[e] = place;  // a NaN is never greater: skipped, as in v1
+        if (first || v[e] > best[e]) best[e] = v[e], where[e] = place;  // a later NaN is never greater
+      first = false;
     }
     if (kRing) slot = slot + 1 == p.ring_rows ? 0 : slot + 1;
   }
@@ -322,7 +329,7 @@ pool_forward_lanes(PoolKernelParams<A> p, RegisterParams<A> lanes, const T* x, T
       const int ow = item / packets, q = item - ow * packets;
       A best[kCount];
       int where[kCount];
-      window_maximum<T, false>(p, y, r0, 0, oh, ow, q, best, where);
+      window_maximum<T, false, false>(p, y, r0, 0, oh, ow, q, best, where);
       Packet<T>::store(out + int64_t(ow) * p.channels + q * kCount, best);
     }
     __syncthreads();  // the next unit reuses y
@@ -448,7 +455,7 @@ pool_backward_lanes(PoolKernelParams<A> p, RegisterParams<A> lanes, const T* x, 
         const int ow = item / packets, q = item - ow * packets;
         A best[kCount], d[kCount];
         int where[kCount];
-        window_maximum<T, true>(p, y, 0, first_slot, oh, ow, q, best, where);
+        window_maximum<T, true, true>(p, y, 0, first_slot, oh, ow, q, best, where);
         Packet<T>::load(dp + (int64_t(oh) * p.out_cols + ow) * C + q * kCount, d);
         const int window = (window_row + ow) * C + q * kCount;
         store_run<A, kCount / Packet<A>::kCount>(window_dp + window, d);
