@@ -84,7 +84,8 @@ except Exception as error:
     print("cudnn wheel missing:", error)
 EOF
   command -v ninja > /dev/null && echo "ninja $(ninja --version)" || echo "ninja: missing (Makefiles instead)"
-  echo "compute-sanitizer: $(find_sanitizer || echo missing)"
+  echo "compute-sanitizer: $(find_cuda_tool compute-sanitizer || echo missing)"
+  echo "ncu: $(find_cuda_tool ncu || echo missing)"
 }
 
 find_cuda_tool() {  # $1: compute-sanitizer or ncu
