@@ -114,8 +114,8 @@ def lrn_relu_grad(x, dy, depth_radius=5, bias=1.0, alpha=1.0, beta=0.5, relu=Tru
 def lrn_relu_max_pool(x, depth_radius=5, bias=1.0, alpha=1.0, beta=0.5, relu=True, ksize=3, strides=2,
                       padding="VALID", out=None):
     """pooled = max_pool2d(lrn_relu(x, ...), ksize, strides, padding), fused (see
-    alexops.lrn_relu_max_pool), on a CuPy array. Its CUDA kernel is still a first, untuned
-    version, slower than lrn_relu followed by cuDNN's max-pool (BENCHMARKS.md)."""
+    alexops.lrn_relu_max_pool), on a CuPy array. Its speed against lrn_relu followed by cuDNN's
+    max-pool: see alexops.ops.lrn_relu_max_pool and the README's "On a GPU"."""
     _validate.check_lrn_arguments(depth_radius, bias, alpha, beta, relu)
     ksize, strides, padding = _validate.check_pool_arguments(ksize, strides, padding)
     _check_array(x, "x")

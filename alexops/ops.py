@@ -76,9 +76,12 @@ def lrn_relu_max_pool(x, depth_radius=5, bias=1.0, alpha=1.0, beta=0.5, relu=Tru
     of equal values sends it to its top-left member), as TensorFlow's max-pool gradient does,
     and recomputes the LRN from x: nothing is stored between the passes.
 
-    Speed: on the CPUs measured it is the fastest way to run the block. Its CUDA kernel is still a first,
-    untuned version: on an H100 it is 2.4-4.4x slower forward, and 5.8-10x slower forward+backward,
-    than `lrn_relu` followed by `tf.nn.max_pool2d` (BENCHMARKS.md, docs/gpu-tuning.md).
+    Speed: on the CPUs measured it is the fastest way to run the block. On a GPU it depends on
+    the shape. Where lrn_relu's register kernel applies (AlexNet's shapes: C a multiple of 16
+    bytes' worth of channels, depth_radius <= 8, 16-byte aligned data), an H200 ran it in
+    0.83-1.08x the time of `lrn_relu` followed by cuDNN's max-pool forward, and 0.83-1.04x
+    forward+backward. Other shapes take a first, simple CUDA kernel, several times slower than
+    that pair (README "On a GPU", BENCHMARKS.md, docs/gpu-tuning.md).
     """
     _validate.check_lrn_arguments(depth_radius, bias, alpha, beta, relu)
     ksize, strides, padding = _validate.check_pool_arguments(ksize, strides, padding)
