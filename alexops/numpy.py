@@ -64,7 +64,8 @@ def get_num_threads():
 
 
 def set_num_threads(n):
-    """Use n threads per call; n < 1 restores the default (the CPUs this process may run on).
+    """Use n threads per call; n < 1 restores the default (ALEXOPS_NUM_THREADS where it is a
+    valid count, else the CPUs this process may run on).
     Returns the count in effect, lower if the system would not start that many."""
     if isinstance(n, (bool, np.bool_)) or not isinstance(n, numbers.Integral):
         raise TypeError(f"n must be an int, got {n!r}")
