@@ -174,13 +174,23 @@ band_sweep() {
 # PROFILE=1: one launch of each of our kernels at AlexNet's shapes (scripts/gpu_profile.py)
 # under Nsight Compute, with the card's clocks left alone: throughput against the card's
 # peaks, occupancy, and where warps stall. The whole report is profile.log.
+# ncu exits 0 when its filter matched no kernel: the stage fails then, rather than pass empty.
 profile() {
-  local ncu
+  local ncu report rc
   ncu=$(find_cuda_tool ncu) || { echo "ncu not found"; return 1; }
-  cd "$PKG" && PYTHONPATH="$PKG" timeout "$STAGE_LIMIT" "$ncu" --clock-control none --kernel-name-base function \
-    --kernel-name regex:'^(forward|backward)_(registers|tiled)$|^pool_(forward|backward)' \
+  report=$(mktemp)
+  (cd "$PKG" && PYTHONPATH="$PKG" timeout "$STAGE_LIMIT" "$ncu" --clock-control none --kernel-name-base function \
+    --kernel-name regex:'(forward|backward)_(registers|tiled)|pool_(forward|backward)' \
     --section SpeedOfLight --section Occupancy --section LaunchStats --section WarpStateStats \
-    --section SchedulerStats --section MemoryWorkloadAnalysis "$PY" "$REPO/scripts/gpu_profile.py"
+    --section SchedulerStats --section MemoryWorkloadAnalysis "$PY" "$REPO/scripts/gpu_profile.py") > "$report" 2>&1
+  rc=$?
+  cat "$report"
+  if ! grep -q "Section: " "$report"; then
+    echo "ncu reported no section of any of our kernels (its --kernel-name filter, or ncu itself)"
+    [ $rc -ne 0 ] || rc=1
+  fi
+  rm -f "$report"
+  return $rc
 }
 
 # torch.compile and jax.jit of relu+LRN beside our kernel, timed alike (issue 12's peers).
