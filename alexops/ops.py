@@ -77,9 +77,10 @@ def lrn_relu_max_pool(x, depth_radius=5, bias=1.0, alpha=1.0, beta=0.5, relu=Tru
     and recomputes the LRN from x: nothing is stored between the passes.
 
     Speed: on the CPUs measured it is the fastest way to run the block. On a GPU it depends on
-    the shape. Where lrn_relu's register kernel applies (AlexNet's shapes: C a multiple of 16
-    bytes' worth of channels, depth_radius <= 8, 16-byte aligned data), an H200 ran it in
-    0.83-1.08x the time of `lrn_relu` followed by cuDNN's max-pool forward, and 0.83-1.04x
+    the shape. Where lrn_relu's register kernel applies (C a multiple of 16 bytes' worth of
+    channels and not too large, depth_radius <= 8, 16-byte aligned data: AlexNet's shapes in
+    every dtype), an H200 ran it in 0.83-1.08x the time that `lrn_relu` followed by cuDNN's
+    max-pool (what `tf.nn.max_pool2d` runs on a GPU) takes forward, and in 0.83-1.04x of it
     forward+backward. Other shapes take a first, simple CUDA kernel, several times slower than
     that pair (README "On a GPU", BENCHMARKS.md, docs/gpu-tuning.md).
     """
