@@ -75,10 +75,13 @@ def main():
 
         return forward_backward
 
+    def run(step):  # one step, its results brought back (so it has finished)
+        tf.nest.map_structure(lambda t: t.numpy(), step(images))
+
     steps = {lrn: step_for(lrn) for lrn in args.variants.split(",")}
     for step in steps.values():  # trace and warm up outside the captures
         for _ in range(2):
-            tf.nest.map_structure(lambda t: t.numpy(), step(images))
+            run(step)
     columns = {}
     with tempfile.TemporaryDirectory() as root:
         for capture in range(args.captures):
@@ -86,7 +89,7 @@ def main():
                 trace_dir = os.path.join(root, f"{lrn}_{capture}")
                 tf.profiler.experimental.start(trace_dir)
                 for _ in range(args.steps):
-                    tf.nest.map_structure(lambda t: t.numpy(), step(images))
+                    run(step)
                 tf.profiler.experimental.stop()
                 columns[f"{lrn} {capture + 1}"] = {op: ms / args.steps for op, ms in capture_ops(trace_dir).items()}
     ops = sorted(set().union(*columns.values()), key=lambda op: -max(c.get(op, 0.0) for c in columns.values()))
