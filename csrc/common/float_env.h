@@ -22,13 +22,20 @@ class ScopedGradualUnderflow {
  private:
   unsigned saved_;
 #elif defined(__aarch64__)
-  // FPCR bit 24 is flush-to-zero (for inputs and results alike).
-  ScopedGradualUnderflow() : saved_(__builtin_aarch64_get_fpcr64()) {
-    __builtin_aarch64_set_fpcr64(saved_ & ~(uint64_t(1) << 24));
-  }
-  ~ScopedGradualUnderflow() { __builtin_aarch64_set_fpcr64(saved_); }
+  // FPCR bit 24 is flush-to-zero (for inputs and results alike), bit 19 the same for
+  // half-precision arithmetic. Inline assembly, which GCC and Clang both take (GCC's
+  // __builtin_aarch64_get_fpcr64 is GCC's alone); "memory" keeps the kernels' loads and
+  // stores on their side of it.
+  ScopedGradualUnderflow() : saved_(read_fpcr()) { write_fpcr(saved_ & ~((uint64_t(1) << 24) | (uint64_t(1) << 19))); }
+  ~ScopedGradualUnderflow() { write_fpcr(saved_); }
 
  private:
+  static uint64_t read_fpcr() {
+    uint64_t value;
+    __asm__ __volatile__("mrs %0, fpcr" : "=r"(value) : : "memory");
+    return value;
+  }
+  static void write_fpcr(uint64_t value) { __asm__ __volatile__("msr fpcr, %0" : : "r"(value) : "memory"); }
   uint64_t saved_;
 #else
   ScopedGradualUnderflow() = default;

@@ -40,11 +40,18 @@ inline void store(float v, bfloat16_bits* out) {
   out->bits = uint16_t(u >> 16);
 }
 
-#if defined(__FLT16_MAX__) && !defined(__CUDACC__)
-// The compiler has IEEE binary16 (GCC >= 12 and Clang on x86-64 and AArch64); with F16C or
-// AVX512-FP16 enabled the conversions become single, vectorisable instructions.
-inline float to_acc(half_bits v) { _Float16 h; std::memcpy(&h, &v.bits, 2); return float(h); }
-inline void store(float v, half_bits* out) { _Float16 h = _Float16(v); std::memcpy(&out->bits, &h, 2); }
+#if !defined(__CUDACC__) && (defined(__aarch64__) || (defined(__FLT16_MAX__) && defined(__x86_64__)))
+// The compiler has IEEE binary16: _Float16 on x86-64 (GCC >= 12, Clang), and on AArch64 the
+// ACLE's __fp16 (IEEE format there), which GCC 12 has in C++ where it lacks _Float16. Each
+// conversion is one instruction (F16C, AVX512-FP16 or the AArch64 fcvt), rounding to nearest
+// even. (__FLT16_MAX__ alone does not say that C++ has _Float16: GCC 12 on AArch64 defines it.)
+#if defined(__aarch64__)
+using binary16 = __fp16;
+#else
+using binary16 = _Float16;
+#endif
+inline float to_acc(half_bits v) { binary16 h; std::memcpy(&h, &v.bits, 2); return float(h); }
+inline void store(float v, half_bits* out) { binary16 h = binary16(v); std::memcpy(&out->bits, &h, 2); }
 #else
 // Portable bit-level binary16 conversions for compilers without _Float16.
 inline float to_acc(half_bits v) {
