@@ -8,7 +8,8 @@ import numpy as np
 
 from alexops._validate import FLOAT_DTYPE_NAMES
 from alexops.alexnet import LRN_PARAMS as ALEXNET
-from alexops.reference import lrn_relu_grad_reference, lrn_relu_reference
+from alexops.reference import (lrn_relu_grad_reference, lrn_relu_max_pool_grad_reference, lrn_relu_max_pool_reference,
+                               lrn_relu_reference)
 
 try:
     import ml_dtypes
@@ -52,6 +53,16 @@ def reference_backward(x, dy, **params):
     """The float64 reference of dx, with the float32 attributes every door computes with."""
     return lrn_relu_grad_reference(np.asarray(x).astype(np.float64), np.asarray(dy).astype(np.float64),
                                    **as_float32_attrs(params))
+
+
+def pool_reference(x, dpooled, storage, **params):
+    """(pooled, dx) of lrn_relu_max_pool in float64, each rounded to `storage` where the composite
+    rounds (the LRN's output, as the pool sees it); dx is None without dpooled."""
+    params = as_float32_attrs(params)
+    x64 = np.asarray(x).astype(np.float64)
+    pooled = lrn_relu_max_pool_reference(x64, storage=storage, **params)
+    dx = lrn_relu_max_pool_grad_reference(x64, dpooled, storage=storage, **params) if dpooled is not None else None
+    return pooled, dx
 
 
 def random_input(shape, seed, dtype=np.float64, away_from_zero=False):

@@ -1,7 +1,7 @@
-"""AlexNet's block in one op, alexops.lrn_relu_max_pool: against the float64 reference of
-the composite (max_pool2d(lrn(relu(x)))), against stock TensorFlow, numerical gradients,
-ties, NaN, bad input, the Keras layer and saved models."""
-import itertools
+"""AlexNet's block in one op, alexops.lrn_relu_max_pool, through TensorFlow: the TF door against
+the NumPy door and the float64 reference of the composite (max_pool2d(lrn(relu(x)))), against
+stock TensorFlow, numerical gradients, ties, NaN, bad input, the Keras layer and saved models.
+The kernels' own cases against the reference, without TF, are in tests/test_core_max_pool.py."""
 import textwrap
 
 import keras
@@ -12,85 +12,8 @@ import tensorflow as tf
 import alexops
 import alexops.numpy as anp
 from alexops.layers import LRNReLUMaxPool
-from alexops.reference import lrn_relu_max_pool_grad_reference, lrn_relu_max_pool_reference, pooled_size
-from helpers import (ALEXNET, FLOAT_DTYPES, as_float32_attrs, assert_close_to_reference,
-                     assert_saved_model_differentiates_in_a_fresh_process, random_input, run_fresh,
-                     value_and_gradient)
-
-POOLS = list(itertools.product([1, 2, 3, 5], [1, 2, 3], ["VALID", "SAME"]))
-CHANNELS = [1, 3, 64, 65, 192]
-RADII = [0, 1, 4, 9]
-# Odd sizes, and images smaller than the window (which SAME pools and VALID may leave empty).
-IMAGES = [(7, 9), (5, 5), (2, 3), (1, 1), (11, 6)]
-
-
-def reference(x, dpooled, storage, **params):
-    params = as_float32_attrs(params)
-    x64 = np.asarray(x).astype(np.float64)
-    pooled = lrn_relu_max_pool_reference(x64, storage=storage, **params)
-    dx = lrn_relu_max_pool_grad_reference(x64, dpooled, storage=storage, **params) if dpooled is not None else None
-    return pooled, dx
-
-
-def check_numpy_door(x, seed, **params):
-    dtype = x.dtype
-    pooled = anp.lrn_relu_max_pool(x, **params)
-    ref_pooled, _ = reference(x, None, dtype, **params)
-    assert pooled.shape == ref_pooled.shape and pooled.dtype == dtype
-    dpooled = random_input(pooled.shape, seed, dtype=dtype)
-    _, ref_dx = reference(x, dpooled, dtype, **params)
-    dx = anp.lrn_relu_max_pool_grad(x, dpooled, **params)
-    assert dx.shape == x.shape and dx.dtype == dtype
-    assert_close_to_reference(pooled, ref_pooled, dtype)
-    assert_close_to_reference(dx, ref_dx, dtype, backward=True)
-
-
-@pytest.mark.parametrize("ksize, strides, padding", POOLS)
-def test_every_pool_geometry_matches_the_reference(ksize, strides, padding):
-    """Each geometry with a rotating choice of channels, radius, relu, dtype and image size."""
-    index = POOLS.index((ksize, strides, padding))
-    rows, cols = IMAGES[index % len(IMAGES)]
-    channels = CHANNELS[index % len(CHANNELS)]
-    dtype = FLOAT_DTYPES[index % len(FLOAT_DTYPES)]
-    params = dict(depth_radius=RADII[index % len(RADII)], bias=1.0, alpha=0.3, beta=0.75, relu=index % 2 == 0,
-                  ksize=ksize, strides=strides, padding=padding)
-    x = random_input((2, rows, cols, channels), seed=index, dtype=dtype)
-    if padding == "VALID" and min(int((rows - ksize + strides) / strides), int((cols - ksize + strides) / strides)) < 0:
-        with pytest.raises(ValueError, match="negative"):  # as tf.nn.max_pool2d refuses it
-            anp.lrn_relu_max_pool(x, **params)
-        return
-    check_numpy_door(x, index + 100, **params)
-
-
-@pytest.mark.parametrize("relu", [True, False])
-@pytest.mark.parametrize("radius", RADII)
-@pytest.mark.parametrize("channels", CHANNELS)
-def test_every_channel_count_and_radius(channels, radius, relu):
-    x = random_input((2, 9, 7, channels), seed=channels + radius, dtype=np.float32)
-    check_numpy_door(x, channels * radius, depth_radius=radius, bias=1.0, alpha=0.2, beta=0.75, relu=relu)
-
-
-@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=str)
-@pytest.mark.parametrize("beta", [0.5, 0.75, 1.0, 0.3])
-def test_every_dtype_and_power(dtype, beta):
-    x = random_input((2, 13, 13, 24), seed=int(beta * 10), dtype=dtype)
-    check_numpy_door(x, 7, depth_radius=2, bias=1.0, alpha=0.5, beta=beta, ksize=3, strides=2, padding="SAME")
-
-
-@pytest.mark.parametrize("channels", [21, 64])
-@pytest.mark.parametrize("beta", [0.5, 0.75])
-@pytest.mark.parametrize("scale, bias", [(1e18, 1.0), (1e20, 1.0), (1e-21, 0.0), (1e-16, 0.0)],
-                         ids=["huge", "overflowing", "tiny", "gradient-terms-overflow"])
-def test_pixels_that_float_gets_wrong_are_redone_in_double(scale, bias, beta, channels):
-    """Huge norms (N ~ 1e37: the backward's N^(-beta-1) underflows in float), norms whose sum
-    of squares overflows float (N ~ 1e40), subnormal ones (bias 0, tiny x), and norms just
-    above those (bias 0, x ~ 1e-16), whose backward terms dy r N^(-beta-1) overflow float at
-    beta 0.75 though dx is ~1e23 (its backward takes the norms from the forward). The CPU kernels
-    redo such pixels in double; the block's backward takes its norms from its own forward pass
-    over the rows, which must flag the same pixels. C = 64 fills whole vectors at every ISA
-    level, so no padding lane (whose N is the bias) flags the row instead."""
-    x = random_input((2, 7, 9, channels), seed=21, dtype=np.float32) * np.float32(scale)
-    check_numpy_door(x, 22, depth_radius=2, bias=bias, alpha=1.0, beta=beta, relu=False)
+from helpers import (ALEXNET, assert_close_to_reference, assert_saved_model_differentiates_in_a_fresh_process,
+                     pool_reference, random_input, run_fresh, value_and_gradient)
 
 
 def test_alexnet_shapes_and_the_tf_door_agree_with_the_numpy_door():
@@ -101,7 +24,7 @@ def test_alexnet_shapes_and_the_tf_door_agree_with_the_numpy_door():
         y, dx = fused_block(x, dpooled, **ALEXNET)
         np.testing.assert_array_equal(y, pooled)
         np.testing.assert_array_equal(dx, anp.lrn_relu_max_pool_grad(x, dpooled, **ALEXNET))
-        ref_pooled, ref_dx = reference(x, dpooled, np.float32, **ALEXNET)
+        ref_pooled, ref_dx = pool_reference(x, dpooled, np.float32, **ALEXNET)
         assert_close_to_reference(pooled, ref_pooled, np.float32)
         assert_close_to_reference(dx, ref_dx, np.float32, backward=True)
 
@@ -168,7 +91,7 @@ def test_ties_go_to_the_first_maximum_in_row_major_order(door):
     # The values against the float64 composite: dx is here a difference of terms 10x its size,
     # so float32 computed in another order (stock's, which differs with oneDNN on or off) can
     # differ from it by more than 1e-6 of itself.
-    assert_close_to_reference(dx, reference(x, dpooled, np.float32, **params)[1], np.float32, backward=True)
+    assert_close_to_reference(dx, pool_reference(x, dpooled, np.float32, **params)[1], np.float32, backward=True)
 
 
 @pytest.mark.parametrize("door", ["numpy", "tf"])
@@ -213,7 +136,7 @@ def test_the_gradient_goes_where_tensorflows_cpu_max_pool_gradient_sends_it(door
     assert middle[2] == 2 and np.isnan(middle[4]) and np.count_nonzero(np.delete(middle, [2, 4])) == 0
     assert np.isnan(nan_then_lowest[0]) and not nan_then_lowest[1:].any()
     assert all_lowest[0] == 2 and not all_lowest[1:].any()
-    _, ref_dx = reference(x, dpooled, dtype, **lrn, **pool)
+    _, ref_dx = pool_reference(x, dpooled, dtype, **lrn, **pool)
     np.testing.assert_array_equal(dx, ref_dx.astype(dtype))
 
 
@@ -229,7 +152,7 @@ def test_nan_and_inf_follow_the_composite():
     params = dict(depth_radius=1, bias=1.0, alpha=0.5, beta=0.75, ksize=3, strides=2, padding="VALID")
     pooled = anp.lrn_relu_max_pool(x, **params)
     dpooled = random_input(pooled.shape, seed=12, dtype=np.float32)
-    ref_pooled, ref_dx = reference(x, dpooled, np.float32, **params)
+    ref_pooled, ref_dx = pool_reference(x, dpooled, np.float32, **params)
     assert_close_to_reference(pooled, ref_pooled, np.float32)
     assert_close_to_reference(anp.lrn_relu_max_pool_grad(x, dpooled, **params), ref_dx, np.float32, backward=True)
     assert np.isfinite(pooled).all()  # every window has a value that is not NaN
@@ -302,33 +225,6 @@ def test_negative_output_size_is_an_error():
         anp.lrn_relu_max_pool(x, ksize=5, strides=2)
     with pytest.raises((ValueError, tf.errors.InvalidArgumentError), match="negative"):
         alexops.lrn_relu_max_pool(tf.constant(x), ksize=5, strides=2)
-
-
-def test_every_window_and_stride_against_the_reference_including_sizes_beyond_the_image():
-    """Windows and strides from 1 to far beyond the image (a SAME global pool, a stride that
-    leaves one window), both paddings, in float64 against the reference. The kernels work on
-    the smallest equivalent sizes (pooling.h); huge requested sizes once made them allocate by
-    the window ("out of memory") or overflow into a wrongly shaped result."""
-    rng = np.random.default_rng(1)
-    checked = 0
-    for rows, cols in [(1, 1), (2, 3), (5, 7), (6, 4)]:
-        x = rng.standard_normal((1, rows, cols, 3))
-        for kh, kw, sh, sw, padding in itertools.product([1, 2, 3, 6, 8, 2**40], [1, 3, 7, 2**62],
-                                                         [1, 2, 5, 2**40], [1, 4, 2**62], ["VALID", "SAME"]):
-            params = dict(depth_radius=1, ksize=(kh, kw), strides=(sh, sw), padding=padding)
-            if padding == "VALID" and min(pooled_size(rows, kh, sh, padding), pooled_size(cols, kw, sw, padding)) < 0:
-                with pytest.raises(ValueError, match="negative"):
-                    anp.lrn_relu_max_pool(x, **params)
-                continue
-            pooled, ref_pooled = anp.lrn_relu_max_pool(x, **params), lrn_relu_max_pool_reference(x, **params)
-            assert pooled.shape == ref_pooled.shape, params
-            np.testing.assert_allclose(pooled, ref_pooled, rtol=1e-12, atol=1e-12, err_msg=str(params))
-            dpooled = rng.standard_normal(pooled.shape)
-            np.testing.assert_allclose(anp.lrn_relu_max_pool_grad(x, dpooled, **params),
-                                       lrn_relu_max_pool_grad_reference(x, dpooled, **params), rtol=1e-10,
-                                       atol=1e-12, err_msg=str(params))
-            checked += pooled.size > 0
-    assert checked > 1000  # most of them pool something
 
 
 def test_a_global_pool_through_tf_matches_stock():
