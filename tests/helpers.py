@@ -56,8 +56,9 @@ def reference_backward(x, dy, **params):
 
 
 def pool_reference(x, dpooled, storage, **params):
-    """(pooled, dx) of lrn_relu_max_pool in float64, each rounded to `storage` where the composite
-    rounds (the LRN's output, as the pool sees it); dx is None without dpooled."""
+    """(pooled, dx) of lrn_relu_max_pool in float64, with the float32 attributes every door
+    computes with, and the LRN's output rounded to `storage` before the pool, as the composite
+    stores it; dx is None without dpooled."""
     params = as_float32_attrs(params)
     x64 = np.asarray(x).astype(np.float64)
     pooled = lrn_relu_max_pool_reference(x64, storage=storage, **params)
