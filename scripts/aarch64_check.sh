@@ -29,8 +29,8 @@ command -v aarch64-linux-gnu-g++ >/dev/null || missing+=(g++-aarch64-linux-gnu)
 command -v qemu-aarch64 >/dev/null || missing+=(qemu-user)
 if ((${#missing[@]})); then
   echo "installing ${missing[*]}"
-  apt-get install -y -qq "${missing[@]}" >"$work/apt.log" 2>&1 ||
-    { tail -5 "$work/apt.log"; echo "aarch64 check: could not install ${missing[*]}"; exit 2; }
+  { apt-get install -y -qq "${missing[@]}" || { apt-get update -qq && apt-get install -y -qq "${missing[@]}"; }; } \
+    >"$work/apt.log" 2>&1 || { tail -5 "$work/apt.log"; echo "aarch64 check: could not install ${missing[*]}"; exit 2; }
 fi
 
 # Debian's arm64 Python and what it loads, unpacked; the C and C++ runtimes from the cross
