@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# The CPU kernels on AArch64, from an x86-64 Debian machine: compiled with Debian's cross
-# compiler (aarch64-linux-gnu-g++) as CMake builds them there (one generic level, 128-bit
-# vectors), and run under qemu-aarch64 (user mode) with Debian's arm64 Python and PyPI's
-# aarch64 wheels of NumPy, ml_dtypes, pytest and hypothesis: tests/test_core.py,
-# test_reference.py and test_core_max_pool.py, the kernels against the float64 reference.
+# The CPU kernels on AArch64, from an x86-64 Debian machine: built by CMakeLists.txt with
+# Debian's cross compiler (aarch64-linux-gnu-g++; its generic level, 128-bit vectors), and run
+# under qemu-aarch64 (user mode) with Debian's arm64 Python and PyPI's aarch64 wheels of NumPy,
+# ml_dtypes, pytest and hypothesis: tests/test_core.py, test_reference.py and
+# test_core_max_pool.py, the kernels against the float64 reference.
 # TensorFlow's glue (csrc/tf) gets a syntax check against the host's TF headers, where TF is
 # installed; TF itself is not run on AArch64.
 #
@@ -73,32 +73,31 @@ print(' '.join(f'{p}=={version(p)}' for p in ('numpy', 'ml_dtypes', 'pytest', 'h
   for wheel in "$work"/wheels/*.whl; do "$host_python" -m zipfile -e "$wheel" "$site"; done
 fi
 
-# The sources as they are in the working tree (tracked and untracked, not ignored), built as
-# CMake builds them where the processor is not x86-64 (CMakeLists.txt).
+# From here on every tool is at hand: any failure is the check's, and exit status 2 (make's
+# and pytest's, for some) must not read as "tools missing".
+trap 'status=$?; if [ "$status" = 2 ]; then exit 1; fi' EXIT
+
+# The sources as they are in the working tree (tracked and untracked, not ignored), built by
+# CMakeLists.txt itself, cross-compiling: its branch for processors other than x86-64, with
+# the NumPy door alone (the TF op library needs TF's libraries for the target).
 src=$work/src
-rm -rf "$src" && mkdir -p "$src/obj"
+rm -rf "$src" "$work/build" && mkdir -p "$src"
 git -C "$repo" ls-files -z -co --exclude-standard | tar -C "$repo" --no-recursion --null -T - -cf - | tar -C "$src" -xf -
-cxx="aarch64-linux-gnu-g++ -std=c++17 -fPIC -Wall -Wextra -I$src/csrc"
-cd "$src"
-jobs=()
-for kernel in lrn_relu lrn_relu_max_pool; do
-  $cxx -O3 -fno-math-errno -DALEXOPS_ISA_NAMESPACE=cpu_baseline -c csrc/$kernel/cpu.cc -o obj/$kernel.o & jobs+=($!)
-  $cxx -O2 -c csrc/$kernel/cpu_dispatch.cc -o obj/${kernel}_dispatch.o & jobs+=($!)
-done
-$cxx -O2 -c csrc/common/cpu_isa.cc -o obj/cpu_isa.o & jobs+=($!)
-for job in "${jobs[@]}"; do wait "$job"; done  # (a bare wait would not fail on a failed compile)
-pybind11_include=$("$host_python" -c "import pybind11; print(pybind11.get_include())")
-$cxx -O2 -shared -fvisibility=hidden -I"$pybind11_include" -I"$sysroot/usr/include/python$py" \
-  -idirafter "$sysroot/usr/include" csrc/python/core_module.cc csrc/python/core_cuda.cc \
-  csrc/common/thread_pool.cc obj/*.o -o "alexops/_core.cpython-${py/./}-aarch64-linux-gnu.so" -lpthread
-cat >alexops/_build_info.py <<EOF
-# Written by scripts/aarch64_check.sh: the CPU kernels alone, cross-compiled.
-TF_VERSION = ""
-WITH_TF = False
-WITH_CUDA = False
-WITH_CUDNN = False
-CPU_ISAS = "baseline"
+cat >"$work/toolchain.cmake" <<EOF
+set(CMAKE_SYSTEM_NAME Linux)
+set(CMAKE_SYSTEM_PROCESSOR aarch64)
+set(CMAKE_CXX_COMPILER aarch64-linux-gnu-g++)
 EOF
+# Python: the host's interpreter (for pybind11's CMake files), the target's headers (its
+# pyconfig.h is under the multiarch directory, hence -idirafter) and extension suffix.
+cmake -S "$src" -B "$work/build" -DCMAKE_TOOLCHAIN_FILE="$work/toolchain.cmake" -DALEXOPS_TF=off -DALEXOPS_CUDA=off \
+  -DPython_EXECUTABLE="$host_python" -DPython_INCLUDE_DIR="$sysroot/usr/include/python$py" \
+  -DPYTHON_MODULE_EXTENSION=".cpython-${py/./}-aarch64-linux-gnu.so" -DCMAKE_CXX_FLAGS="-idirafter $sysroot/usr/include" \
+  -DCMAKE_LIBRARY_OUTPUT_DIRECTORY="$src/alexops" >"$work/cmake.log" || { cat "$work/cmake.log"; exit 1; }
+grep -A4 "alexops build summary" "$work/cmake.log"
+cmake --build "$work/build" --parallel "$(nproc)"
+cd "$src"
+cxx="aarch64-linux-gnu-g++ -std=c++17 -Icsrc"
 
 if tf_flags=$("$host_python" -c "
 import os; os.environ['TF_CPP_MIN_LOG_LEVEL'] = '3'
