@@ -59,26 +59,16 @@ def main():
     import tensorflow as tf
 
     from alexops.alexnet import IMAGE_SHAPE, AlexNet
+    from alexops.bench.tf_backend import model_steps  # the harness's steps
 
     model = AlexNet()
     images = tf.random.normal([args.batch, *IMAGE_SHAPE], seed=1)
-
-    def step_for(lrn):
-        if not args.backward:
-            return tf.function(lambda im: model(im, lrn=lrn))
-
-        @tf.function
-        def forward_backward(im):
-            with tf.GradientTape() as tape:
-                loss = tf.nn.l2_loss(model(im, lrn=lrn))
-            return tape.gradient(loss, model.variables_list)
-
-        return forward_backward
+    pass_name = "forward+backward" if args.backward else "forward"
 
     def run(step):  # one step, its results brought back (so it has finished)
         tf.nest.map_structure(lambda t: t.numpy(), step(images))
 
-    steps = {lrn: step_for(lrn) for lrn in args.variants.split(",")}
+    steps = {lrn: model_steps(model, lrn)[pass_name] for lrn in args.variants.split(",")}
     for step in steps.values():  # trace and warm up outside the captures
         for _ in range(2):
             run(step)
@@ -92,10 +82,9 @@ def main():
                     run(step)
                 tf.profiler.experimental.stop()
                 columns[f"{lrn} {capture + 1}"] = {op: ms / args.steps for op, ms in capture_ops(trace_dir).items()}
-    ops = sorted(set().union(*columns.values()), key=lambda op: -max(c.get(op, 0.0) for c in columns.values()))
-    ops = [op for op in ops if max(c.get(op, 0.0) for c in columns.values()) >= args.min_ms]
+    peak = {op: max(c.get(op, 0.0) for c in columns.values()) for op in set().union(*columns.values())}
+    ops = sorted((op for op in peak if peak[op] >= args.min_ms), key=lambda op: -peak[op])
     width = max([len(op) for op in ops] + [20])
-    pass_name = "forward-backward" if args.backward else "forward"
     print(f"ms per {pass_name} step, batch {args.batch}, {args.steps} steps a capture")
     print(f"{'op':{width}s}" + "".join(f"{name:>14s}" for name in columns))
     for op in ops:

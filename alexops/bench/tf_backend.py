@@ -156,6 +156,18 @@ class TensorFlowBackend:
                          GPU_CALLS_PER_STEP if self.on_gpu else 1)
 
 
+def model_steps(model, lrn):
+    """The write-up's two steps of `model` with lrn=`lrn`, as tf.functions: "forward" (to its
+    output) and "forward+backward" (the gradients of l2_loss(output) for every weight and bias)."""
+    @tf.function
+    def forward_backward(images):
+        with tf.GradientTape() as tape:
+            loss = tf.nn.l2_loss(model(images, lrn=lrn))
+        return tape.gradient(loss, model.variables_list)
+
+    return {"forward": tf.function(lambda images: model(images, lrn=lrn)), "forward+backward": forward_backward}
+
+
 def run_model_level(settings, log):
     """The write-up's benchmark: forward to pool5, and forward-backward of l2_loss(pool5)
     with respect to every weight and bias, stock vs fused, same weights and inputs."""
@@ -169,17 +181,7 @@ def run_model_level(settings, log):
         summary = alexnet.activation_summary(model, images[0])
         log("  activation RMS (init=%s): %s" % (settings["init"], ", ".join(f"{k} {v:.3g}" for k, v in summary.items())))
         variants = alexnet.VARIANTS
-        steps = {}
-        for lrn in variants:
-            forward = tf.function(lambda im, lrn=lrn: model(im, lrn=lrn))
-
-            @tf.function
-            def forward_backward(im, lrn=lrn):
-                with tf.GradientTape() as tape:
-                    loss = tf.nn.l2_loss(model(im, lrn=lrn))
-                return tape.gradient(loss, model.variables_list)
-
-            steps[lrn] = {"forward": forward, "forward+backward": forward_backward}
+        steps = {lrn: model_steps(model, lrn) for lrn in variants}
         backend = TensorFlowBackend(device)
         dtype_name = tf.as_dtype(dtype).name
         for lrn in variants[1:]:
