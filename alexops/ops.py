@@ -11,17 +11,22 @@ from alexops import _loader, _validate
 _ops = _loader.op_library()
 
 
-def _check_tensor(t, what):
+def _dense_tensor(value, what):
+    """value as a checked dense tensor. A SparseTensor or RaggedTensor is refused with a
+    TypeError here: tf.convert_to_tensor would raise a ValueError about its conversion instead."""
+    if isinstance(value, (tf.SparseTensor, tf.RaggedTensor)):
+        raise TypeError(f"{what} must be a dense tensor, got a {type(value).__name__} "
+                        "(densify it first, e.g. with .to_tensor() or tf.sparse.to_dense)")
+    t = tf.convert_to_tensor(value, name=what)
     _validate.check_dtype(t.dtype.name, what)
     _validate.check_nhwc_rank(t.shape.rank, t.shape, what)
+    return t
 
 
 def _gradient_inputs(x, upstream, what):
     """x and the upstream gradient as checked tensors of one dtype."""
-    x = tf.convert_to_tensor(x, name="x")
-    upstream = tf.convert_to_tensor(upstream, name=what)
-    _check_tensor(x, "x")
-    _check_tensor(upstream, what)
+    x = _dense_tensor(x, "x")
+    upstream = _dense_tensor(upstream, what)
     if x.dtype != upstream.dtype:
         raise TypeError(f"x and {what} must have the same dtype, got {x.dtype.name} and {upstream.dtype.name}")
     return x, upstream
@@ -41,8 +46,7 @@ def lrn_relu(x, depth_radius=5, bias=1.0, alpha=1.0, beta=0.5, relu=True, name=N
     with their float32 roundings.
     """
     _validate.check_lrn_arguments(depth_radius, bias, alpha, beta, relu)
-    x = tf.convert_to_tensor(x, name="x")
-    _check_tensor(x, "x")
+    x = _dense_tensor(x, "x")
     return _ops.alex_ops_lrn_relu(x, depth_radius=int(depth_radius), bias=bias, alpha=alpha,
                                   beta=beta, relu=bool(relu), name=name)
 
@@ -86,8 +90,7 @@ def lrn_relu_max_pool(x, depth_radius=5, bias=1.0, alpha=1.0, beta=0.5, relu=Tru
     """
     _validate.check_lrn_arguments(depth_radius, bias, alpha, beta, relu)
     ksize, strides, padding = _validate.check_pool_arguments(ksize, strides, padding)
-    x = tf.convert_to_tensor(x, name="x")
-    _check_tensor(x, "x")
+    x = _dense_tensor(x, "x")
     return _ops.alex_ops_lrn_relu_max_pool(x, depth_radius=int(depth_radius), bias=bias, alpha=alpha, beta=beta,
                                            relu=bool(relu), ksize=list(ksize), strides=list(strides),
                                            padding=padding, name=name)

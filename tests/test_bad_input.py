@@ -32,6 +32,25 @@ def test_integer_dtypes_are_rejected(dtype):
         alexops.lrn_relu(tf.zeros([1, 2, 2, 3], dtype))
 
 
+def _sparse_and_ragged(shape):
+    dense = tf.ones(shape)
+    return {"sparse": tf.sparse.from_dense(dense), "ragged": tf.RaggedTensor.from_tensor(dense)}
+
+
+@pytest.mark.parametrize("kind", ["sparse", "ragged"])
+def test_sparse_and_ragged_tensors_are_rejected_with_a_type_error(kind):
+    bad = _sparse_and_ragged([1, 5, 5, 3])[kind]
+    dense = tf.ones([1, 5, 5, 3])
+    for call in (lambda: alexops.lrn_relu(bad), lambda: alexops.lrn_relu_max_pool(bad),
+                 lambda: alexops.ops.lrn_relu_grad(bad, dense), lambda: alexops.ops.lrn_relu_max_pool_grad(bad, dense)):
+        with pytest.raises(TypeError, match="x must be a dense tensor"):
+            call()
+    with pytest.raises(TypeError, match="dy must be a dense tensor"):
+        alexops.ops.lrn_relu_grad(dense, bad)
+    with pytest.raises(TypeError, match="dpooled must be a dense tensor"):
+        alexops.ops.lrn_relu_max_pool_grad(dense, _sparse_and_ragged([1, 2, 2, 3])[kind])
+
+
 def test_negative_depth_radius_is_rejected():
     with pytest.raises(ValueError, match="depth_radius must be >= 0, got -1"):
         alexops.lrn_relu(tf.zeros([1, 2, 2, 3]), depth_radius=-1)
