@@ -11,8 +11,12 @@ from alexops import _loader, _validate
 
 
 def _cupy():
-    import cupy
-
+    try:
+        import cupy
+    except ImportError as error:  # say what to install, not only what is missing
+        raise ModuleNotFoundError("alexops.cupy needs CuPy, which cannot be imported here: install the CuPy "
+                                  "wheel for your CUDA (pip install cupy-cuda13x, or cupy-cuda12x)",
+                                  name="cupy") from error
     return cupy
 
 

@@ -2,6 +2,7 @@
 exceptions for the same mistakes; the package's top level holds what users import."""
 import inspect
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +32,12 @@ def test_doors_take_the_same_arguments_and_defaults(function):
     # ... and they are tf.nn.lrn's, plus relu.
     lrn = [(p.name, p.default) for p in inspect.signature(tf.nn.lrn).parameters.values() if p.name != "name"]
     assert parameters(alexops.ops.lrn_relu)[:len(lrn)] == [("x", inspect.Parameter.empty)] + lrn[1:]
+
+
+def test_cupy_door_without_cupy_says_what_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "cupy", None)  # import cupy now raises ImportError
+    with pytest.raises(ModuleNotFoundError, match="alexops.cupy needs CuPy"):
+        alexops.cupy.lrn_relu(np.zeros((1, 2, 2, 3), np.float32))
 
 
 def numpy_call(x, **kwargs):
