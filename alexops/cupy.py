@@ -14,8 +14,8 @@ def _cupy():
     try:
         import cupy
     except ImportError as error:  # say what to install, not only what is missing
-        raise ModuleNotFoundError("alexops.cupy needs CuPy, which cannot be imported here: install the CuPy "
-                                  "wheel for your CUDA (pip install cupy-cuda13x, or cupy-cuda12x)",
+        raise ModuleNotFoundError(f"alexops.cupy needs CuPy, which cannot be imported here ({error}): install "
+                                  "the CuPy wheel for your CUDA (pip install cupy-cuda13x, or cupy-cuda12x)",
                                   name="cupy") from error
     return cupy
 
