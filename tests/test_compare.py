@@ -3,11 +3,13 @@ with every backend."""
 import json
 import subprocess
 import sys
+import types
 
 import numpy as np
 import pytest
 
-from alexops.bench import agreement, report
+from alexops import _loader
+from alexops.bench import agreement, compare, report
 from alexops.bench.timing import Stats, time_host
 
 
@@ -109,3 +111,51 @@ def test_plot_draws_the_floors(tmp_path):
                                ("fused", 1.25, "lrn"))])
     report.write_plot(tmp_path / "plot.png", rows, "test")
     assert (tmp_path / "plot.png").stat().st_size > 1000
+
+
+@pytest.mark.parametrize("argument", [["--steps", "0"], ["--batch", "0"], ["--batch", "-2"], ["--burn-in", "-1"],
+                                      ["--steps", "two"]])
+def test_counts_that_time_nothing_are_refused_before_anything_runs(argument, capsys):
+    """--batch 0 used to run the default batch, and --steps 0 to fail after the burn-in with a
+    StatisticsError."""
+    with pytest.raises(SystemExit) as exit_info:
+        compare.parse_args(argument)
+    assert exit_info.value.code == 2
+    assert f"argument {argument[0]}" in capsys.readouterr().err
+
+
+def test_counts_at_their_least_are_taken():
+    args = compare.parse_args(["--steps", "1", "--batch", "1", "--burn-in", "0"])
+    assert (args.steps, args.batch, args.burn_in) == (1, 1, 0)
+    assert compare.choose_settings(args, on_gpu=False)["batch"] == 1
+
+
+def _cupy_backend_refusal(monkeypatch, cupy_module):
+    monkeypatch.setitem(sys.modules, "cupy", cupy_module)
+    with pytest.raises(SystemExit) as exit_info:
+        compare.main(["--backend", "cupy", "--quick"])
+    return str(exit_info.value.code)
+
+
+def test_cupy_backend_without_cupy_says_what_to_install(monkeypatch):
+    message = _cupy_backend_refusal(monkeypatch, None)  # None in sys.modules: the import fails
+    assert message.startswith("--backend cupy: ")
+    if _loader.core().cuda_available():
+        assert "cupy-cuda13x" in message
+    else:
+        assert "ALEXOPS_CUDA=on" in message
+
+
+def test_cupy_backend_without_a_gpu_says_so(monkeypatch):
+    if not _loader.core().cuda_available():
+        pytest.skip("this build has no CUDA kernels, which the backend refuses first")
+
+    class NoDeviceRuntime:
+        @staticmethod
+        def getDeviceCount():
+            raise RuntimeError("cudaErrorNoDevice: no CUDA-capable device is detected")
+
+    fake_cupy = types.ModuleType("cupy")
+    fake_cupy.cuda = types.SimpleNamespace(runtime=NoDeviceRuntime)
+    message = _cupy_backend_refusal(monkeypatch, fake_cupy)
+    assert message.startswith("--backend cupy: CuPy sees no GPU") and "cudaErrorNoDevice" in message

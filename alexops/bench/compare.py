@@ -28,6 +28,20 @@ def _dtype_list(text):
     return dtypes
 
 
+def _count(least):
+    """An argparse type: an int of at least `least` (a batch or step count of 0 would time
+    nothing, or the default, and a negative one is no count)."""
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < least:
+            raise argparse.ArgumentTypeError(f"must be at least {least}, got {value}")
+        return value
+    return parse
+
+
 def _label_dtype(rows, dtype, several):
     """Record each row's dtype; with several dtypes in one run, name it too."""
     for r in rows:
@@ -42,9 +56,9 @@ def parse_args(argv):
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--device", default="auto", help="TF device: cpu, gpu, or a name like /GPU:1 (default: GPU if TF sees one)")
     p.add_argument("--backend", choices=("tf", "cupy"), default="tf")
-    p.add_argument("--batch", type=int, default=None, help="batch size (default 64; 8 with --quick)")
-    p.add_argument("--steps", type=int, default=None, help="timed steps (default depends on device, printed)")
-    p.add_argument("--burn-in", type=int, default=None, help="untimed steps first (default printed)")
+    p.add_argument("--batch", type=_count(1), default=None, help="batch size (default 64; 8 with --quick)")
+    p.add_argument("--steps", type=_count(1), default=None, help="timed steps (default depends on device, printed)")
+    p.add_argument("--burn-in", type=_count(0), default=None, help="untimed steps first (default printed)")
     p.add_argument("--dtype", type=_dtype_list, default=["float32"],
                    help=f"{_validate.FLOAT_DTYPES_TEXT}, or several separated by commas, which the op level then "
                         "runs side by side in one process (the model level uses the first)")
@@ -71,7 +85,7 @@ def choose_settings(args, on_gpu):
         steps.update(op_steps=args.steps, model_steps=args.steps)
     if args.burn_in is not None:
         steps.update(op_burn_in=args.burn_in, model_burn_in=args.burn_in)
-    batch = args.batch or (8 if args.quick else 64)
+    batch = args.batch if args.batch is not None else (8 if args.quick else 64)
     return dict(steps, batch=batch, dtype=",".join(args.dtype), op_shapes=oplevel.OP_SHAPES,
                 full_model=args.full_model, init=args.init, image_size=224 if not args.quick else 99)
 

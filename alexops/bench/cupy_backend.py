@@ -18,17 +18,12 @@ from alexops import _loader
 from alexops.alexnet import LRN_PARAMS, POOL_PARAMS
 from alexops.bench import cudnn
 from alexops.bench.timing import time_cuda_events
+from alexops.cupy import _cupy  # imports CuPy on first call, saying what to install if it cannot
 
 # Bytes the input sets must span together: several times the largest L2 (60 MB on an H200).
 ROTATION_BYTES = 256 << 20
 LAUNCHES_PER_STEP = 20
 STORAGE = {"float16": np.uint16, "bfloat16": np.uint16, "float32": np.float32, "float64": np.float64}
-
-
-def _cupy():
-    import cupy
-
-    return cupy
 
 
 def from_float32(values, dtype):
@@ -77,6 +72,16 @@ class CupyBackend:
         self.core = _loader.core()
         if not self.core.cuda_available():
             raise SystemExit("--backend cupy: alexops was built without its CUDA kernels (rebuild with ALEXOPS_CUDA=on)")
+        try:
+            cupy = _cupy()
+        except ModuleNotFoundError as error:
+            raise SystemExit(f"--backend cupy: {error}") from None
+        try:  # CuPy raises its own CUDARuntimeError where there is no GPU or no driver
+            devices = cupy.cuda.runtime.getDeviceCount()
+        except Exception as error:
+            raise SystemExit(f"--backend cupy: CuPy sees no GPU ({type(error).__name__}: {error})") from None
+        if devices == 0:
+            raise SystemExit("--backend cupy: CuPy sees no GPU")
 
     def description(self):
         cupy = _cupy()
