@@ -159,3 +159,27 @@ def test_cupy_backend_without_a_gpu_says_so(monkeypatch):
     fake_cupy.cuda = types.SimpleNamespace(runtime=NoDeviceRuntime)
     message = _cupy_backend_refusal(monkeypatch, fake_cupy)
     assert message.startswith("--backend cupy: CuPy sees no GPU") and "cudaErrorNoDevice" in message
+
+
+def test_devices_tensorflow_lacks_are_refused_not_placed_elsewhere():
+    """TensorFlow's soft placement would run the rows asked for on /CPU:1 or a TPU on /CPU:0,
+    labelled with the device asked for."""
+    tf = pytest.importorskip("tensorflow")
+    cpus = len(tf.config.list_logical_devices("CPU"))
+    gpus = len(tf.config.list_logical_devices("GPU"))
+    assert compare.resolve_device("cpu", tf, None) == "/CPU:0"
+    assert compare.resolve_device("/job:localhost/replica:0/task:0/device:CPU:0", tf, None) == "/CPU:0"
+    assert compare.resolve_device("auto", tf, lambda: "/CPU:0") == "/CPU:0"
+    gpu_message = "sees no GPU" if gpus == 0 else f"sees {gpus} GPU"
+    for text, message in ((f"/CPU:{cpus}", f"sees {cpus} CPU"), ("tpu", "expected cpu, gpu"),
+                          ("gpu:x", "not a device name"), (f"/GPU:{gpus}", gpu_message)):
+        with pytest.raises(SystemExit, match=f"--device {text}: .*{message}"):
+            compare.resolve_device(text, tf, None)
+
+
+def test_output_paths_that_cannot_be_written_are_refused_before_the_run(tmp_path):
+    report.check_output_paths(str(tmp_path / "r.json"), None)
+    with pytest.raises(SystemExit, match="there is no directory"):
+        report.check_output_paths(str(tmp_path / "missing" / "r.json"), None)
+    with pytest.raises(SystemExit, match="--plot .*is a directory"):
+        report.check_output_paths(None, str(tmp_path))

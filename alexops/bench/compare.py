@@ -117,6 +117,27 @@ def _run_op_level(backend, settings, machine, dtypes, what):
     return rows
 
 
+def resolve_device(text, tf, default_device):
+    """--device as "/CPU:i" or "/GPU:i", one that TensorFlow has. (TensorFlow's soft placement
+    would run ops asked for on a device it lacks, say /GPU:7 or a TPU, on another one, and the
+    rows would be labelled with the wrong device.)"""
+    if text == "auto":
+        return default_device()
+    try:
+        spec = tf.DeviceSpec.from_string(f"/{text}:0" if text.lower() in ("cpu", "gpu") else text)
+    except ValueError as error:
+        raise SystemExit(f"--device {text}: not a device name ({error}); expected cpu, gpu, or one like /GPU:1")
+    kind = (spec.device_type or "").upper()
+    if kind not in ("CPU", "GPU"):
+        raise SystemExit(f"--device {text}: expected cpu, gpu, or one like /GPU:1")
+    count, index = len(tf.config.list_logical_devices(kind)), spec.device_index or 0
+    if count == 0:
+        raise SystemExit(f"--device {text}: TensorFlow sees no {kind}")
+    if index >= count:
+        raise SystemExit(f"--device {text}: TensorFlow sees {count} {kind} device(s), /{kind}:0 to /{kind}:{count - 1}")
+    return f"/{kind}:{index}"
+
+
 def run_tf(args):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
@@ -124,15 +145,8 @@ def run_tf(args):
     from alexops.bench import tf_backend
 
     tf.get_logger().setLevel("ERROR")  # retracing notices: agreement runs on a slice first
-    if args.device == "auto":
-        device = tf_backend.default_device()
-    elif args.device.lower() in ("cpu", "gpu"):
-        device = f"/{args.device.upper()}:0"
-    else:
-        device = args.device
-    on_gpu = "GPU" in device.upper()
-    if on_gpu and not tf.config.list_physical_devices("GPU"):
-        raise SystemExit(f"--device {args.device}: TensorFlow sees no GPU")
+    device = resolve_device(args.device, tf, tf_backend.default_device)
+    on_gpu = device.startswith("/GPU")
     settings = dict(choose_settings(args, on_gpu), device=device)
     backend = tf_backend.TensorFlowBackend(device)
     from alexops import _loader
@@ -168,6 +182,7 @@ def run_cupy(args):
 
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    report.check_output_paths(args.json, args.plot)
     try:
         machine, settings, rows = run_cupy(args) if args.backend == "cupy" else run_tf(args)
     except agreement.AgreementError as error:

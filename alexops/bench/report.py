@@ -7,6 +7,7 @@ A row is a dict: level ("op", "block" for AlexNet's ReLU + LRN + max-pool, or "m
 ReLU rows that set the floor), stats (a timing.Stats), and for op rows bytes_moved.
 """
 import json
+import os
 
 import numpy as np
 
@@ -97,9 +98,7 @@ def write_json(path, machine, settings, rows):
         json.dump({"machine": machine, "settings": dict(settings), "results": results}, f, indent=1)
 
 
-def write_plot(path, rows, title):
-    """Median times (log scale) with each group's floors drawn across it (dashed: the copy,
-    dotted: the ReLU), and the speed-ups over stock."""
+def _pyplot():
     try:
         import matplotlib
 
@@ -107,6 +106,30 @@ def write_plot(path, rows, title):
         import matplotlib.pyplot as plt
     except ImportError as error:
         raise SystemExit(f"--plot needs matplotlib (pip install matplotlib): {error}")
+    return plt
+
+
+def check_output_paths(json_path, plot_path):
+    """The JSON and the plot are written after the run: a path that cannot be written, or a
+    plot without matplotlib, is refused now rather than after minutes of timing."""
+    for option, path in (("--json", json_path), ("--plot", plot_path)):
+        if path is None:
+            continue
+        directory = os.path.dirname(os.path.abspath(path))
+        if os.path.isdir(path):
+            raise SystemExit(f"{option} {path}: that is a directory; give a file name")
+        if not os.path.isdir(directory):
+            raise SystemExit(f"{option} {path}: there is no directory {directory}")
+        if not os.access(directory, os.W_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
+            raise SystemExit(f"{option} {path}: not writable")
+    if plot_path is not None:
+        _pyplot()
+
+
+def write_plot(path, rows, title):
+    """Median times (log scale) with each group's floors drawn across it (dashed: the copy,
+    dotted: the ReLU), and the speed-ups over stock."""
+    plt = _pyplot()
     groups = sorted({_group(r) for r in rows}, key=lambda g: (["op", "block", "model"].index(g[0]), str(g)))
     impls = [impl for impl in dict.fromkeys(r["impl"] for r in rows) if impl not in YARDSTICKS]
     fig, (ax_time, ax_speed) = plt.subplots(2, 1, figsize=(max(8, 1.8 * len(groups)), 8))
