@@ -17,6 +17,9 @@ class _LRNLayer(keras.layers.Layer):
         self.relu = relu
         # Keras turns on XLA by itself on GPU machines; custom ops have no XLA kernel.
         self.supports_jit = False
+        # NHWC only: Keras then refuses another rank when the layer is called, symbolic
+        # inputs included, with its own message (as its pooling layers do).
+        self.input_spec = keras.layers.InputSpec(ndim=4)
 
     def _lrn_arguments(self):
         return {"depth_radius": self.depth_radius, "bias": self.bias, "alpha": self.alpha, "beta": self.beta,
@@ -24,6 +27,11 @@ class _LRNLayer(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), **self._lrn_arguments()}
+
+    def _check_nhwc(self, input_shape):
+        if len(input_shape) != 4:
+            raise ValueError(f"{type(self).__name__} takes 4-D NHWC input [batch, rows, cols, depth], got shape "
+                             f"{tuple(input_shape)}")
 
 
 @keras.saving.register_keras_serializable(package="alexops")
@@ -37,6 +45,7 @@ class LRNReLU(_LRNLayer):
         return ops.lrn_relu(inputs, **self._lrn_arguments())
 
     def compute_output_shape(self, input_shape):
+        self._check_nhwc(input_shape)
         return input_shape
 
 
@@ -61,6 +70,7 @@ class LRNReLUMaxPool(_LRNLayer):
                                      padding=self.padding)
 
     def compute_output_shape(self, input_shape):
+        self._check_nhwc(input_shape)
         sizes = []
         for size, k, s in zip(input_shape[1:3], self.ksize, self.strides):
             if size is None:

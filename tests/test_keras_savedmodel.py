@@ -122,6 +122,19 @@ def test_layer_rejects_bad_arguments_in_its_constructor(arguments, error):
         LRNReLU(**arguments)
 
 
+@pytest.mark.parametrize("layer_class", [LRNReLU, alexops.layers.LRNReLUMaxPool])
+def test_layers_refuse_input_that_is_not_4d_nhwc(layer_class):
+    """A 3-D symbolic input used to build LRNReLU's model (the op only refused it when run) and
+    to raise an IndexError from LRNReLUMaxPool's compute_output_shape."""
+    with pytest.raises(ValueError, match="expected ndim=4, found ndim=3"):
+        layer_class()(keras.Input((8, 4)))
+    with pytest.raises(ValueError, match="expected ndim=4, found ndim=5"):
+        layer_class()(np.zeros((1, 2, 3, 4, 5), np.float32))
+    with pytest.raises(ValueError, match="takes 4-D NHWC input"):
+        layer_class().compute_output_shape((2, 8, 4))
+    assert layer_class()(keras.Input((9, 9, 4))).shape in ((None, 9, 9, 4), (None, 4, 4, 4))
+
+
 def test_import_after_tensorflow_survives_a_missing_op_library(tmp_path):
     """A build without the op library (ALEXOPS_TF=off): `import alexops` after TensorFlow
     warns once and the NumPy door works; the TF API raises the loader's error when used."""
