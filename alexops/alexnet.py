@@ -63,6 +63,26 @@ def _max_pool(x):
     return _tf().nn.max_pool2d(x, **POOL_PARAMS)
 
 
+def _pooled(size):
+    """One axis through a VALID max-pool of POOL_PARAMS (0 where the window does not fit)."""
+    return max(0, (size - POOL_PARAMS["ksize"]) // POOL_PARAMS["strides"] + 1)
+
+
+def _conv5_size(image_size):
+    """conv5's size along one image axis: the convolutions are SAME, so only conv1's stride and
+    pool1 and pool2 shrink it."""
+    size = -(-image_size // CONV_LAYERS["conv1"][4])
+    return _pooled(_pooled(size))
+
+
+# The smallest image side the network takes: pool5's window must fit in conv5 (57). Below it
+# TensorFlow's CPU max-pool (oneDNN) does not give an empty output: it fails, or with a 1x1
+# input kills the process with SIGFPE. So the model refuses such images itself.
+MIN_IMAGE_SIZE = next(n for n in range(1, 1024) if _conv5_size(n) >= POOL_PARAMS["ksize"])
+# The image sides for which pool5 is 6x6, as fc6 needs (217 to 248).
+CLASSIFIER_IMAGE_SIZES = [n for n in range(1, 1024) if _pooled(_conv5_size(n)) == 6]
+
+
 def relu_lrn_pool(x, lrn):
     """The ReLU + LRN + max-pool after conv1 and conv2: (pooled, the LRN's output or None)."""
     if lrn == "fused_pool":
@@ -100,8 +120,33 @@ class AlexNet:
         y = tf.nn.conv2d(x, self.weights[name + "/w"], strides=stride, padding="SAME")
         return tf.nn.bias_add(y, self.weights[name + "/b"])
 
+    def _check_images(self, images):
+        """images, refused where their static shape is wrong; where rows or cols are not known
+        until run time, with an assertion that runs before the first op."""
+        tf = _tf()
+        images = tf.convert_to_tensor(images)
+        if images.shape.rank is not None and images.shape.rank != 4:
+            raise ValueError(f"AlexNet takes NHWC images [batch, rows, cols, 3], got shape {tuple(images.shape)}")
+        sizes = images.shape[1:3] if images.shape.rank == 4 else [None, None]
+        for size in sizes:
+            if size is not None and size < MIN_IMAGE_SIZE:
+                raise ValueError(f"AlexNet needs images of at least {MIN_IMAGE_SIZE}x{MIN_IMAGE_SIZE} (pool5's 3x3 "
+                                 f"window must fit in conv5), got {tuple(images.shape)}")
+            if size is not None and self.include_classifier and size not in CLASSIFIER_IMAGE_SIZES:
+                raise ValueError(f"AlexNet's classifier needs pool5 of 6x6x256: image sides "
+                                 f"{CLASSIFIER_IMAGE_SIZES[0]} to {CLASSIFIER_IMAGE_SIZES[-1]} (224 in the "
+                                 f"write-up), got {tuple(images.shape)}")
+        if None in sizes:
+            check = tf.debugging.assert_greater_equal(
+                tf.shape(images)[1:3], MIN_IMAGE_SIZE,
+                message=f"AlexNet needs images of at least {MIN_IMAGE_SIZE}x{MIN_IMAGE_SIZE} (rows, cols)")
+            with tf.control_dependencies([check]):
+                images = tf.identity(images)
+        return images
+
     def __call__(self, images, lrn="fused", training=False, return_activations=False):
         tf = _tf()
+        images = self._check_images(images)
         acts = {}
         acts["conv1"] = self._conv(images, "conv1")
         acts["pool1"], lrn1 = relu_lrn_pool(acts["conv1"], lrn)
@@ -115,7 +160,9 @@ class AlexNet:
             if y is not None:
                 acts[name] = y
         if self.include_classifier:
-            out = tf.reshape(out, [-1, FC_LAYERS["fc6"][0]])
+            # [batch, -1]: where pool5 is not 6x6 (sizes known only at run time), fc6's matmul
+            # then refuses it, instead of the batch changing size.
+            out = tf.reshape(out, [tf.shape(out)[0], -1])
             for name in ("fc6", "fc7"):
                 out = tf.nn.relu(tf.matmul(out, self.weights[name + "/w"]) + self.weights[name + "/b"])
                 if training:

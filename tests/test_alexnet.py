@@ -52,3 +52,33 @@ def test_lrn_variant_is_validated(small_images):
 def test_writeup_init_activations_grow(small_images):
     summary = alexnet.activation_summary(alexnet.AlexNet(init="writeup"), small_images)
     assert summary["pool5"] > 10 * summary["conv1"]
+
+
+def test_images_too_small_for_pool5_are_refused_before_tensorflow_crashes():
+    """TensorFlow's CPU max-pool kills the process (SIGFPE) on a 1x1 input under a 3x3 VALID
+    window, which is what pool5 got from 32x32 images; 57 is the least side that fits."""
+    assert alexnet.MIN_IMAGE_SIZE == 57 and alexnet._conv5_size(57) == 3 and alexnet._conv5_size(56) == 2
+    model = alexnet.AlexNet()
+    for lrn in alexnet.VARIANTS:
+        with pytest.raises(ValueError, match="at least 57x57"):
+            model(tf.zeros([1, 32, 56, 3]), lrn=lrn)
+        assert model(tf.zeros([1, 57, 60, 3]), lrn=lrn).shape == (1, 1, 1, 256)
+    with pytest.raises(ValueError, match=r"NHWC images"):
+        model(tf.zeros([224, 224, 3]))
+    unknown_sides = tf.function(lambda images: model(images, lrn="stock"),
+                                input_signature=[tf.TensorSpec([None, None, None, 3])])
+    with pytest.raises(tf.errors.InvalidArgumentError, match="at least 57x57"):
+        unknown_sides(tf.zeros([1, 32, 32, 3]))
+    assert unknown_sides(tf.zeros([1, 64, 64, 3])).shape == (1, 1, 1, 256)
+
+
+def test_classifier_refuses_images_whose_pool5_is_not_6x6_instead_of_merging_the_batch():
+    """With pool5 reshaped to [-1, 9216], nine 99x99 images (pool5 2x2x256 each) made one row."""
+    assert alexnet.CLASSIFIER_IMAGE_SIZES == list(range(217, 249))
+    model = alexnet.AlexNet(include_classifier=True)
+    with pytest.raises(ValueError, match="217 to 248"):
+        model(tf.zeros([9, 99, 99, 3]))
+    unknown_sides = tf.function(model, input_signature=[tf.TensorSpec([None, None, None, 3])])
+    with pytest.raises(tf.errors.InvalidArgumentError, match="size-incompatible"):
+        unknown_sides(tf.zeros([9, 99, 99, 3]))
+    assert unknown_sides(tf.zeros([2, 217, 248, 3])).shape == (2, 1000)
