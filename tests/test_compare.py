@@ -183,3 +183,13 @@ def test_output_paths_that_cannot_be_written_are_refused_before_the_run(tmp_path
         report.check_output_paths(str(tmp_path / "missing" / "r.json"), None)
     with pytest.raises(SystemExit, match="--plot .*is a directory"):
         report.check_output_paths(None, str(tmp_path))
+
+
+def test_quick_full_model_uses_an_image_the_classifier_takes():
+    """--quick --full-model used 99x99 images, whose pool5 (2x2) fc6 cannot take: it failed."""
+    from alexops import alexnet
+
+    settings = compare.choose_settings(compare.parse_args(["--quick", "--full-model"]), on_gpu=False)
+    assert settings["image_size"] in alexnet.CLASSIFIER_IMAGE_SIZES
+    assert compare.choose_settings(compare.parse_args(["--quick"]), on_gpu=False)["image_size"] >= alexnet.MIN_IMAGE_SIZE
+    assert compare.choose_settings(compare.parse_args([]), on_gpu=False)["image_size"] == 224

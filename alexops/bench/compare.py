@@ -16,7 +16,7 @@ import os
 import platform
 import sys
 
-from alexops import _validate
+from alexops import _validate, alexnet
 from alexops.bench import agreement, oplevel, report
 
 
@@ -86,8 +86,11 @@ def choose_settings(args, on_gpu):
     if args.burn_in is not None:
         steps.update(op_burn_in=args.burn_in, model_burn_in=args.burn_in)
     batch = args.batch if args.batch is not None else (8 if args.quick else 64)
+    image_size = 224
+    if args.quick:  # the smallest image the classifier takes (its fc6 needs pool5 6x6), or a small one
+        image_size = alexnet.CLASSIFIER_IMAGE_SIZES[0] if args.full_model else 99
     return dict(steps, batch=batch, dtype=",".join(args.dtype), op_shapes=oplevel.OP_SHAPES,
-                full_model=args.full_model, init=args.init, image_size=224 if not args.quick else 99)
+                full_model=args.full_model, init=args.init, image_size=image_size)
 
 
 def describe_cpu():
