@@ -193,3 +193,40 @@ def test_quick_full_model_uses_an_image_the_classifier_takes():
     assert settings["image_size"] in alexnet.CLASSIFIER_IMAGE_SIZES
     assert compare.choose_settings(compare.parse_args(["--quick"]), on_gpu=False)["image_size"] >= alexnet.MIN_IMAGE_SIZE
     assert compare.choose_settings(compare.parse_args([]), on_gpu=False)["image_size"] == 224
+
+
+def _tiny_model_settings(dtype):
+    return dict(device="/CPU:0", dtype=dtype, batch=1, image_size=64, full_model=False, init="he",
+                model_steps=1, model_burn_in=0)
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "float64"])
+def test_model_level_runs_where_stock_has_no_lrn_without_it(dtype):
+    """TensorFlow's CPU LRN has no bfloat16 or float64 kernel: the model level used to die with
+    its NotFoundError; now it times the fused variants, checked against stock in float32."""
+    pytest.importorskip("tensorflow")
+    from alexops.bench import tf_backend
+
+    logged = []
+    rows = tf_backend.run_model_level(_tiny_model_settings(dtype), logged.append)
+    assert {r["impl"] for r in rows} == {"fused", "fused_pool"}
+    assert any(f"stock: not timed, no {dtype} LRN here" in line for line in logged)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16"])
+def test_model_agreement_still_refuses_a_wrong_variant(dtype):
+    """The 16-bit bound (1.5x stock's own distance from float32) is no licence for a wrong LRN."""
+    tf = pytest.importorskip("tensorflow")
+    from alexops import alexnet
+    from alexops.bench import tf_backend
+
+    model = alexnet.AlexNet(init="he", dtype=dtype)
+    images = tf.cast(tf.random.normal([2, 99, 99, 3], seed=1), dtype)  # as test_alexnet.py: near ties below 1e-3
+    variants = ["fused", "fused_pool"]
+    steps = {lrn: tf_backend.model_steps(model, lrn) for lrn in variants}
+    backend = tf_backend.TensorFlowBackend("/CPU:0")
+    tf_backend.check_model_agreement(model, steps, variants, images, backend)  # the real ones pass
+    right = steps["fused"]["forward+backward"]
+    steps["fused"] = dict(steps["fused"], **{"forward+backward": lambda x: [g * 1.5 for g in right(x)]})
+    with pytest.raises(agreement.AgreementError, match="forward\\+backward fused in"):
+        tf_backend.check_model_agreement(model, steps, variants, images, backend)

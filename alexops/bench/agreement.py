@@ -10,6 +10,22 @@ class AgreementError(RuntimeError):
     pass
 
 
+def _relative_difference(expected, actual):
+    """|actual - expected| relative to expected's largest magnitude (both float64 arrays)."""
+    return np.abs(actual - expected) / (float(np.max(np.abs(expected))) or 1.0)
+
+
+def max_relative_difference(expected, actual):
+    """The largest _relative_difference over sequences of arrays of the same shapes; inf where
+    actual has a NaN or Inf."""
+    worst = 0.0
+    for e, a in zip(expected, actual):
+        e, a = np.asarray(e, dtype=np.float64), np.asarray(a, dtype=np.float64)
+        if a.size:
+            worst = max(worst, float(np.max(_relative_difference(e, a))) if np.isfinite(a).all() else np.inf)
+    return worst
+
+
 def check_agreement(what, expected, actual, dtype_name, tolerance=None, near_ties=0.0):
     """expected, actual: sequences of NumPy arrays; raises AgreementError on a mismatch.
     tolerance: relative to the largest magnitude; by default the dtype's.
@@ -29,10 +45,16 @@ def check_agreement(what, expected, actual, dtype_name, tolerance=None, near_tie
             raise AgreementError(f"{what}: shape {a.shape} where {e.shape} was expected")
         if not e.size:
             continue
-        scale = float(np.max(np.abs(e))) or 1.0
-        difference = np.abs(a - e) / scale
-        outside = int(np.count_nonzero(~(difference <= tolerance)))  # NaN counts as outside
-        if not np.isfinite(a).all() or outside > near_ties * e.size:
+        if not np.isfinite(e).all():
+            raise AgreementError(f"{what}: the expected result itself has {np.count_nonzero(~np.isfinite(e))} NaN "
+                                 f"or Inf of {e.size} elements; refusing to time it")
+        non_finite = int(np.count_nonzero(~np.isfinite(a)))
+        if non_finite:
+            raise AgreementError(f"{what}: {non_finite} NaN or Inf of {a.size} elements where the expected result "
+                                 "is finite; refusing to time a wrong answer")
+        difference = _relative_difference(e, a)
+        outside = int(np.count_nonzero(~(difference <= tolerance)))
+        if outside > near_ties * e.size:
             allowed = f" in {outside} of {e.size} elements (near ties allow {int(near_ties * e.size)})" if near_ties else ""
-            raise AgreementError(f"{what}: max relative difference {float(np.nanmax(difference)):.3g} exceeds "
+            raise AgreementError(f"{what}: max relative difference {float(np.max(difference)):.3g} exceeds "
                                  f"{tolerance:g}{allowed}; refusing to time a wrong answer")
