@@ -230,3 +230,17 @@ def test_model_agreement_still_refuses_a_wrong_variant(dtype):
     steps["fused"] = dict(steps["fused"], **{"forward+backward": lambda x: [g * 1.5 for g in right(x)]})
     with pytest.raises(agreement.AgreementError, match="forward\\+backward fused in"):
         tf_backend.check_model_agreement(model, steps, variants, images, backend)
+
+
+def test_model_agreement_names_a_float16_overflow():
+    """float16 with the write-up's init overflows in the gradients, stock's too: it used to be
+    reported as a 'max relative difference nan'."""
+    tf = pytest.importorskip("tensorflow")
+    from alexops import alexnet
+    from alexops.bench import tf_backend
+
+    model = alexnet.AlexNet(init="writeup", dtype="float16")
+    images = tf.cast(tf.random.normal([1, 99, 99, 3], seed=1), "float16")
+    steps = {"fused": tf_backend.model_steps(model, "fused")}
+    with pytest.raises(agreement.AgreementError, match="NaN or Inf .*try --init he"):
+        tf_backend.check_model_agreement(model, steps, ["fused"], images, tf_backend.TensorFlowBackend("/CPU:0"))
