@@ -196,7 +196,7 @@ def test_quick_full_model_uses_an_image_the_classifier_takes():
 
 
 def _tiny_model_settings(dtype):
-    return dict(device="/CPU:0", dtype=dtype, batch=1, image_size=64, full_model=False, init="he",
+    return dict(device="/CPU:0", dtype=dtype, batch=2, image_size=99, full_model=False, init="he",
                 model_steps=1, model_burn_in=0)
 
 
