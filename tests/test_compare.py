@@ -256,3 +256,7 @@ def test_block_level_runs_in_float16_with_stock():
     settings = dict(dtype="float16", batch=2, op_steps=1, op_burn_in=0, op_shapes=oplevel.OP_SHAPES)
     rows = oplevel.run_block_level(tf_backend.TensorFlowBackend("/CPU:0"), settings, lambda line: None)
     assert {"stock", "fused+pool", "fused_pool"} <= {r["impl"] for r in rows}
+
+
+def test_a_dtype_named_twice_is_timed_once():
+    assert compare.parse_args(["--dtype", "float16,float32,float16"]).dtype == ["float16", "float32"]

@@ -21,7 +21,7 @@ from alexops.bench import agreement, oplevel, report
 
 
 def _dtype_list(text):
-    dtypes = [d.strip() for d in text.split(",") if d.strip()]
+    dtypes = list(dict.fromkeys(d.strip() for d in text.split(",") if d.strip()))  # each once, in order
     unknown = [d for d in dtypes if d not in _validate.FLOAT_DTYPE_NAMES]
     if not dtypes or unknown:
         raise argparse.ArgumentTypeError(f"expected some of {', '.join(_validate.FLOAT_DTYPE_NAMES)}, got {text!r}")
