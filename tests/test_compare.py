@@ -8,7 +8,7 @@ import types
 import numpy as np
 import pytest
 
-from alexops import _loader
+from alexops import _loader, alexnet
 from alexops.bench import agreement, compare, report
 from alexops.bench.timing import Stats, time_host
 
@@ -187,8 +187,6 @@ def test_output_paths_that_cannot_be_written_are_refused_before_the_run(tmp_path
 
 def test_quick_full_model_uses_an_image_the_classifier_takes():
     """--quick --full-model used 99x99 images, whose pool5 (2x2) fc6 cannot take: it failed."""
-    from alexops import alexnet
-
     settings = compare.choose_settings(compare.parse_args(["--quick", "--full-model"]), on_gpu=False)
     assert settings["image_size"] in alexnet.CLASSIFIER_IMAGE_SIZES
     assert compare.choose_settings(compare.parse_args(["--quick"]), on_gpu=False)["image_size"] >= alexnet.MIN_IMAGE_SIZE
@@ -217,7 +215,6 @@ def test_model_level_runs_where_stock_has_no_lrn_without_it(dtype):
 def test_model_agreement_still_refuses_a_wrong_variant(dtype):
     """The 16-bit bound (1.5x stock's own distance from float32) is no licence for a wrong LRN."""
     tf = pytest.importorskip("tensorflow")
-    from alexops import alexnet
     from alexops.bench import tf_backend
 
     model = alexnet.AlexNet(init="he", dtype=dtype)
@@ -236,7 +233,6 @@ def test_model_agreement_names_a_float16_overflow():
     """float16 with the write-up's init overflows in the gradients, stock's too: it used to be
     reported as a 'max relative difference nan'."""
     tf = pytest.importorskip("tensorflow")
-    from alexops import alexnet
     from alexops.bench import tf_backend
 
     model = alexnet.AlexNet(init="writeup", dtype="float16")
