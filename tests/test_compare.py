@@ -189,7 +189,8 @@ def test_quick_full_model_uses_an_image_the_classifier_takes():
     """--quick --full-model used 99x99 images, whose pool5 (2x2) fc6 cannot take: it failed."""
     settings = compare.choose_settings(compare.parse_args(["--quick", "--full-model"]), on_gpu=False)
     assert settings["image_size"] in alexnet.CLASSIFIER_IMAGE_SIZES
-    assert compare.choose_settings(compare.parse_args(["--quick"]), on_gpu=False)["image_size"] >= alexnet.MIN_IMAGE_SIZE
+    quick = compare.choose_settings(compare.parse_args(["--quick"]), on_gpu=False)
+    assert quick["image_size"] >= alexnet.MIN_IMAGE_SIZE
     assert compare.choose_settings(compare.parse_args([]), on_gpu=False)["image_size"] == 224
 
 
