@@ -59,6 +59,13 @@ VARIANTS = ("stock", "fused", "fused_pool")
 # give in a dtype its kernels lack (bfloat16 and float64 on CPU): the harness's accuracy
 # yardstick there.
 STOCK_IN_FLOAT32 = "stock_in_float32"
+# Not timed: stock's ReLU + LRN, whose forward values are replaced by alexops.lrn_relu's
+# (exactly), so that its max-pools route every gradient as the alexops variants' do, while its
+# gradient is stock's. A near tie in a pool window that stock and alexops round differently sends
+# the window's gradient to different pixels; with a batch of one or two that moved a weight
+# gradient by up to 0.4% of its largest magnitude. Against this one the harness compares the
+# alexops variants' gradients without that noise.
+STOCK_ROUTED_LIKE_ALEXOPS = "stock_routed_like_alexops"
 # The overlapping max-pool after every LRN (and after conv5).
 POOL_PARAMS = dict(ksize=3, strides=2, padding="VALID")
 
@@ -99,6 +106,11 @@ def relu_lrn_pool(x, lrn):
     elif lrn == STOCK_IN_FLOAT32:
         tf = _tf()
         y = tf.cast(tf.nn.lrn(tf.nn.relu(tf.cast(x, tf.float32)), **LRN_PARAMS), x.dtype)
+    elif lrn == STOCK_ROUTED_LIKE_ALEXOPS:
+        tf = _tf()
+        stock = tf.nn.lrn(tf.nn.relu(x), **LRN_PARAMS)
+        # alexops' values + exactly 0 forward; backward, stock's LRN gradient alone.
+        y = tf.stop_gradient(alexops.lrn_relu(x, **LRN_PARAMS)) + (stock - tf.stop_gradient(stock))
     else:
         raise ValueError(f"lrn must be one of {', '.join(VARIANTS)}, got {lrn!r}")
     return _max_pool(y), y
