@@ -59,12 +59,12 @@ VARIANTS = ("stock", "fused", "fused_pool")
 # give in a dtype its kernels lack (bfloat16 and float64 on CPU): the harness's accuracy
 # yardstick there.
 STOCK_IN_FLOAT32 = "stock_in_float32"
-# Not timed: stock's ReLU + LRN, whose forward values are replaced by alexops.lrn_relu's
-# (exactly), so that its max-pools route every gradient as the alexops variants' do, while its
-# gradient is stock's. A near tie in a pool window that stock and alexops round differently sends
-# the window's gradient to different pixels; with a batch of one or two that moved a weight
-# gradient by up to 0.4% of its largest magnitude. Against this one the harness compares the
-# alexops variants' gradients without that noise.
+# Not timed: STOCK_IN_FLOAT32 with its forward values replaced by alexops.lrn_relu's (exactly),
+# so that its max-pools route every gradient as the alexops variants' do, while its LRN gradient
+# is stock's. At a near tie in a pool window, two LRNs that round differently send the window's
+# gradient to different pixels; with a batch of one that moved a weight gradient by up to 0.4%
+# of its largest magnitude. Against this one the harness checks the alexops variants' gradients
+# without that noise.
 STOCK_ROUTED_LIKE_ALEXOPS = "stock_routed_like_alexops"
 # The overlapping max-pool after every LRN (and after conv5).
 POOL_PARAMS = dict(ksize=3, strides=2, padding="VALID")
@@ -94,6 +94,13 @@ MIN_IMAGE_SIZE = next(n for n in range(1, 1024) if _conv5_size(n) >= POOL_PARAMS
 CLASSIFIER_IMAGE_SIZES = [n for n in range(1, 1024) if _pooled(_conv5_size(n)) == 6]
 
 
+def _stock_in_float32(x):
+    """relu then tf.nn.lrn, in float32 (TensorFlow's CPU LRN has no bfloat16 or float64
+    kernel), rounded to x's dtype."""
+    tf = _tf()
+    return tf.cast(tf.nn.lrn(tf.nn.relu(tf.cast(x, tf.float32)), **LRN_PARAMS), x.dtype)
+
+
 def relu_lrn_pool(x, lrn):
     """The ReLU + LRN + max-pool after conv1 and conv2: (pooled, the LRN's output or None)."""
     if lrn == "fused_pool":
@@ -104,11 +111,10 @@ def relu_lrn_pool(x, lrn):
         tf = _tf()
         y = tf.nn.lrn(tf.nn.relu(x), **LRN_PARAMS)
     elif lrn == STOCK_IN_FLOAT32:
-        tf = _tf()
-        y = tf.cast(tf.nn.lrn(tf.nn.relu(tf.cast(x, tf.float32)), **LRN_PARAMS), x.dtype)
+        y = _stock_in_float32(x)
     elif lrn == STOCK_ROUTED_LIKE_ALEXOPS:
         tf = _tf()
-        stock = tf.nn.lrn(tf.nn.relu(x), **LRN_PARAMS)
+        stock = _stock_in_float32(x)
         # alexops' values + exactly 0 forward; backward, stock's LRN gradient alone.
         y = tf.stop_gradient(alexops.lrn_relu(x, **LRN_PARAMS)) + (stock - tf.stop_gradient(stock))
     else:

@@ -19,29 +19,34 @@ def test_pool5_shape_at_full_size():
 
 @pytest.mark.parametrize("include_classifier", [False, True])
 def test_fused_and_stock_agree_with_shared_weights(small_images, include_classifier):
-    model = alexnet.AlexNet(include_classifier=include_classifier, init="he") if not include_classifier else None
-    if include_classifier:
-        # fc6 expects pool5 of a 224x224 input.
-        model = alexnet.AlexNet(include_classifier=True, init="he")
-        images = tf.random.normal([1, 224, 224, 3], seed=2)
+    """Outputs against stock's; gradients against stock's taken on fused's pooling routes
+    (STOCK_ROUTED_LIKE_ALEXOPS): against stock's own, a near tie that the two LRNs round
+    differently routes a window's gradient to another pixel, which in one image of 1x224x224
+    moved conv1's weight gradient by 0.33 where its largest is 53 (the images depended on the
+    random ops run before this test)."""
+    model = alexnet.AlexNet(include_classifier=include_classifier, init="he")
+    if include_classifier:  # fc6 expects pool5 of a 224x224 input
+        images = tf.constant(np.random.RandomState(2).standard_normal([1, 224, 224, 3]).astype(np.float32))
     else:
         images = small_images
     results = {}
-    for lrn in ("stock", "fused"):
+    for lrn in ("stock", "fused", alexnet.STOCK_ROUTED_LIKE_ALEXOPS):
         with tf.GradientTape() as tape:
             out = model(images, lrn=lrn)
             loss = tf.nn.l2_loss(out)
         results[lrn] = (out, tape.gradient(loss, model.variables_list))
-    out_stock, grads_stock = results["stock"]
+    out_stock, _ = results["stock"]
     out_fused, grads_fused = results["fused"]
+    out_routed, grads_routed = results[alexnet.STOCK_ROUTED_LIKE_ALEXOPS]
     assert out_stock.shape == out_fused.shape
     np.testing.assert_allclose(out_fused.numpy(), out_stock.numpy(), rtol=1e-4,
                                atol=1e-5 * np.abs(out_stock.numpy()).max())
-    assert len(grads_stock) == len(model.variables_list) == (16 if include_classifier else 10)
-    for g_fused, g_stock in zip(grads_fused, grads_stock):
-        scale = np.abs(g_stock.numpy()).max()
+    np.testing.assert_array_equal(out_routed.numpy(), out_fused.numpy())  # the same values, so the same routes
+    assert len(grads_fused) == len(model.variables_list) == (16 if include_classifier else 10)
+    for g_fused, g_routed in zip(grads_fused, grads_routed):
+        scale = np.abs(g_routed.numpy()).max()
         assert scale > 0
-        np.testing.assert_allclose(g_fused.numpy(), g_stock.numpy(), rtol=1e-3, atol=1e-4 * scale)
+        np.testing.assert_allclose(g_fused.numpy(), g_routed.numpy(), rtol=1e-4, atol=1e-5 * scale)
 
 
 def test_lrn_variant_is_validated(small_images):
