@@ -332,20 +332,23 @@ def test_saved_model_reloads_and_differentiates_in_a_fresh_process(tmp_path):
 
 
 def test_alexnet_fused_pool_agrees_with_stock_and_fused():
+    """Gradients against stock's on the alexops routes (as tests/test_alexnet.py explains: at a
+    near tie, stock's own may route a window's gradient to another pixel)."""
     from alexops import alexnet
 
     model = alexnet.AlexNet(init="he")
-    images = tf.random.normal([2, 99, 99, 3], seed=1)
+    images = tf.constant(np.random.RandomState(1).standard_normal([2, 99, 99, 3]).astype(np.float32))
     results = {}
-    for lrn in alexnet.VARIANTS:
+    for lrn in alexnet.VARIANTS + (alexnet.STOCK_ROUTED_LIKE_ALEXOPS,):
         with tf.GradientTape() as tape:
             out = model(images, lrn=lrn)
             loss = tf.nn.l2_loss(out)
         results[lrn] = out.numpy(), [g.numpy() for g in tape.gradient(loss, model.variables_list)]
-    stock_out, stock_grads = results["stock"]
+    stock_out = results["stock"][0]
+    routed_grads = results[alexnet.STOCK_ROUTED_LIKE_ALEXOPS][1]
     for lrn in ("fused", "fused_pool"):
         out, grads = results[lrn]
         np.testing.assert_allclose(out, stock_out, rtol=1e-4, atol=1e-5 * np.abs(stock_out).max())
-        for g, expected in zip(grads, stock_grads):
-            np.testing.assert_allclose(g, expected, rtol=1e-3, atol=1e-4 * np.abs(expected).max())
+        for g, expected in zip(grads, routed_grads):
+            np.testing.assert_allclose(g, expected, rtol=1e-4, atol=1e-5 * np.abs(expected).max())
     np.testing.assert_array_equal(results["fused_pool"][0], results["fused"][0])
