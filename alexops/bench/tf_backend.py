@@ -206,16 +206,16 @@ def check_model_agreement(model, steps, variants, images, backend):
         tolerance = max(agreement.TOLERANCE[dtype.name], agreement.TOLERANCE["float32"])  # against float32
         if pass_name != "forward":
             tolerance = max(1e-3, tolerance)
-        if pass_name != "forward" and sixteen_bit:
-            own_steps = steps[yardstick] if yardstick in steps else model_steps(model, yardstick)
-            results[yardstick] = backend.to_numpy([own_steps[pass_name](images)])
-            stock_distance = agreement.max_relative_difference(expected, results[yardstick])
-            if not np.isfinite(stock_distance):  # no bound to give: refuse, as for any NaN or Inf
-                raise agreement.AgreementError(
-                    f"AlexNet {pass_name} {yardstick} in {dtype.name}: NaN or Inf where stock in float32 is "
-                    "finite; refusing to time it (float16's range overflowed? the write-up's init grows "
-                    "activations 2-3x a layer; try --init he)")
-            tolerance = max(tolerance, 1.5 * stock_distance)
+            if sixteen_bit:
+                own_steps = steps[yardstick] if yardstick in steps else model_steps(model, yardstick)
+                results[yardstick] = backend.to_numpy([own_steps[pass_name](images)])
+                stock_distance = agreement.max_relative_difference(expected, results[yardstick])
+                if not np.isfinite(stock_distance):  # no bound to give: refuse, as for any NaN or Inf
+                    raise agreement.AgreementError(
+                        f"AlexNet {pass_name} {yardstick} in {dtype.name}: NaN or Inf where stock in float32 is "
+                        "finite; refusing to time it (float16's range overflowed? the write-up's init grows "
+                        "activations 2-3x a layer; try --init he)")
+                tolerance = max(tolerance, 1.5 * stock_distance)
         for lrn in variants:
             if lrn == "stock" and (routed or dtype == tf.float32):
                 continue  # the reference itself, or (routed) TensorFlow's own routes
