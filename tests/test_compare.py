@@ -69,6 +69,28 @@ def test_agreement_allows_only_the_stated_fraction_of_near_ties():
         agreement.check_agreement("demo", [expected], [with_nan], "float32", near_ties=1e-5)
 
 
+def test_agreement_allows_one_near_tie_however_small_the_arrays():
+    """The fraction of one image of lrn2 (139,968 elements) is 1.4 elements in float32, while
+    one tie changes dx at two pixels over the channel window: up to 2 (2R + 1) elements. One
+    tie used to refuse the block level's run (--batch 1, or the two images checked against the
+    float64 reference)."""
+    from alexops.bench import oplevel
+
+    assert oplevel.ONE_NEAR_TIE == 18
+    expected = np.ones(139_968)
+    one_tie = expected.copy()
+    one_tie[[5, 6, 7, 900, 901, 902]] = 0.0  # two pixels, three channels each
+    with pytest.raises(agreement.AgreementError, match="6 of 139968 elements .near ties allow 1"):
+        agreement.check_agreement("demo", [expected], [one_tie], "float32", near_ties=1e-5)
+    agreement.check_agreement("demo", [expected], [one_tie], "float32", near_ties=1e-5, one_near_tie=18)
+    beyond = expected.copy()
+    beyond[:19] = 0.0
+    with pytest.raises(agreement.AgreementError, match="19 of 139968 elements .near ties allow 18"):
+        agreement.check_agreement("demo", [expected], [beyond], "float32", near_ties=1e-5, one_near_tie=18)
+    with pytest.raises(agreement.AgreementError):  # not without near ties (fused against the reference)
+        agreement.check_agreement("demo", [expected], [one_tie], "float32", one_near_tie=18)
+
+
 def test_time_host_runs_every_implementation_once_a_step_in_a_changing_order():
     """A fixed order would charge one implementation for what its predecessor leaves behind
     (freed memory, evicted caches): each step must run each once, and who follows whom must
