@@ -72,8 +72,8 @@ def test_agreement_allows_only_the_stated_fraction_of_near_ties():
 def test_agreement_allows_one_near_tie_however_small_the_arrays():
     """The fraction of one image of lrn2 (139,968 elements) is 1.4 elements in float32, while
     one tie changes dx at two pixels over the channel window: up to 2 (2R + 1) elements. One
-    tie used to refuse the block level's run (--batch 1, or the two images checked against the
-    float64 reference)."""
+    tie would have refused the block level's run (--batch 1, or the two images checked against
+    the float64 reference)."""
     from alexops.bench import oplevel
 
     assert oplevel.ONE_NEAR_TIE == 18

@@ -37,9 +37,10 @@ REFERENCE_IMAGES = 2
 BLOCK_NEAR_TIES = {"float16": 2e-4, "bfloat16": 2e-4, "float32": 1e-5, "float64": 1e-5}
 # The dx elements one near tie can change: the window's gradient moves from one pixel to
 # another, which changes dx at those two pixels over the LRN's channel window (2 to 6 of them
-# beyond float32's tolerance, in a simulation at AlexNet's parameters). A fraction above of
-# one image of lrn2 (139,968 elements) is 1.4 in float32: one tie would refuse a --batch 1 run,
-# or any run whose two images checked against the float64 reference hold one.
+# beyond float32's tolerance, in a NumPy simulation at AlexNet's parameters). float32's
+# fraction above is 1.4 elements of one lrn2 image (139,968): without this floor one tie would
+# refuse a --batch 1 run, or any run whose two images checked against the float64 reference
+# held one.
 ONE_NEAR_TIE = 2 * (2 * LRN_PARAMS["depth_radius"] + 1)
 
 
@@ -74,9 +75,9 @@ def checked_implementations(backend, shape, dtype, inputs, log, impls=None, refe
     """The backend's implementations that agree with the reference; others raise
     AgreementError. Those the backend cannot run in this dtype are left out (never fused).
     near_ties: the fraction of elements allowed to differ at a near tie of a max-pool, and
-    never fewer than ONE_NEAR_TIE (agreement.check_agreement): for the whole-batch check of the fused implementations
-    against stock, and for stock's own check against the reference, whose LRN rounds
-    differently from stock's. The fused implementations must match the reference exactly."""
+    never fewer than ONE_NEAR_TIE (agreement.check_agreement): for the whole-batch check of
+    the fused implementations against stock, and for stock's own check against the reference,
+    whose LRN rounds differently from stock's. The fused implementations must match the reference exactly."""
     impls = backend.implementations(dtype) if impls is None else impls
     small = backend.head(inputs[0], REFERENCE_IMAGES)
     ref_y, ref_dx = reference(*backend.to_numpy(backend.x_and_dy(small), dtype), dtype)
