@@ -8,7 +8,8 @@ from alexops import alexnet
 
 @pytest.fixture(scope="module")
 def small_images():
-    return tf.random.normal([2, 99, 99, 3], seed=1)
+    # NumPy's: a seeded TensorFlow random op in eager mode gives what the ops run before it decide.
+    return tf.constant(np.random.RandomState(1).standard_normal([2, 99, 99, 3]).astype(np.float32))
 
 
 def test_pool5_shape_at_full_size():
