@@ -4,12 +4,13 @@ import pytest
 import tensorflow as tf
 
 from alexops import alexnet
+from helpers import random_input
 
 
 @pytest.fixture(scope="module")
 def small_images():
     # NumPy's: a seeded TensorFlow random op in eager mode gives what the ops run before it decide.
-    return tf.constant(np.random.RandomState(1).standard_normal([2, 99, 99, 3]).astype(np.float32))
+    return tf.constant(random_input([2, 99, 99, 3], seed=1, dtype=np.float32))
 
 
 def test_pool5_shape_at_full_size():
@@ -27,7 +28,7 @@ def test_fused_and_stock_agree_with_shared_weights(small_images, include_classif
     random ops run before this test)."""
     model = alexnet.AlexNet(include_classifier=include_classifier, init="he")
     if include_classifier:  # fc6 expects pool5 of a 224x224 input
-        images = tf.constant(np.random.RandomState(2).standard_normal([1, 224, 224, 3]).astype(np.float32))
+        images = tf.constant(random_input([1, 224, 224, 3], seed=2, dtype=np.float32))
     else:
         images = small_images
     results = {}

@@ -11,6 +11,7 @@ import pytest
 from alexops import _loader, alexnet
 from alexops.bench import agreement, compare, report
 from alexops.bench.timing import Stats, time_host
+from helpers import random_input
 
 
 def test_compare_writes_json_with_every_row(tmp_path):
@@ -241,7 +242,7 @@ def test_model_agreement_still_refuses_a_wrong_variant(dtype):
     from alexops.bench import tf_backend
 
     model = alexnet.AlexNet(init="he", dtype=dtype)
-    images = tf.cast(np.random.RandomState(1).standard_normal([2, 99, 99, 3]).astype(np.float32), dtype)
+    images = tf.cast(random_input([2, 99, 99, 3], seed=1, dtype=np.float32), dtype)
     variants = ["fused", "fused_pool"]
     steps = {lrn: tf_backend.model_steps(model, lrn) for lrn in variants}
     backend = tf_backend.TensorFlowBackend("/CPU:0")
@@ -252,19 +253,26 @@ def test_model_agreement_still_refuses_a_wrong_variant(dtype):
         tf_backend.check_model_agreement(model, steps, variants, images, backend)
 
 
-@pytest.mark.parametrize("dtype, init, seed", [("float32", "writeup", 35), ("float64", "he", 4)])
+@pytest.mark.parametrize("dtype, init, seed", [("float32", "writeup", 1), ("float64", "he", 5)])
 def test_model_agreement_is_not_thrown_by_near_ties_at_batch_one(dtype, init, seed):
     """`python -m alexops.compare --what model --batch 1` refused to time fused and fused_pool
     (float32 with the default init, float64 with --init he): at a near tie in a max-pool window,
     stock and alexops (rounding the LRN differently) sent the window's gradient to different
-    pixels, which moved a weight gradient by 2e-3 to 4e-3 of its largest magnitude, over the 1e-3
-    bound. The harness's model, with images for which that happened on an Intel Xeon (1 of 40
-    seeds in float32, 1 of 6 in float64: on another CPU the convolutions round differently)."""
+    pixels, which moved a weight gradient by 1.5e-3 to 1.5e-2 of its largest magnitude, over the
+    1e-3 bound. The harness's model, with weights and images for which that happened on an Intel
+    Xeon (the first such image seed of 2 in float32, of 6 in float64: on another CPU the
+    convolutions round differently)."""
     tf = pytest.importorskip("tensorflow")
     from alexops.bench import tf_backend
 
-    model = alexnet.AlexNet(init=init, dtype=dtype)
-    images = tf.cast(np.random.RandomState(seed).standard_normal([1, 224, 224, 3]).astype(np.float32), dtype)
+    # AlexNet's seeded initializers, like any seeded random op in eager mode, give what the ops
+    # run before them decide, unless a global seed is set: set for this model, then cleared.
+    tf.random.set_seed(0)
+    try:
+        model = alexnet.AlexNet(init=init, dtype=dtype)
+    finally:
+        tf.random.set_seed(None)
+    images = tf.cast(random_input([1, 224, 224, 3], seed, np.float32), dtype)
     variants = list(alexnet.VARIANTS) if dtype == "float32" else ["fused", "fused_pool"]  # no float64 stock here
     steps = {lrn: tf_backend.model_steps(model, lrn) for lrn in variants}
     tf_backend.check_model_agreement(model, steps, variants, images, tf_backend.TensorFlowBackend("/CPU:0"))
@@ -282,7 +290,7 @@ def test_model_agreement_names_a_float16_overflow():
     from alexops.bench import tf_backend
 
     model = alexnet.AlexNet(init="writeup", dtype="float16")
-    images = tf.cast(np.random.RandomState(1).standard_normal([1, 99, 99, 3]).astype(np.float32), "float16")
+    images = tf.cast(random_input([1, 99, 99, 3], seed=1, dtype=np.float32), "float16")
     steps = {"fused": tf_backend.model_steps(model, "fused")}
     with pytest.raises(agreement.AgreementError, match="NaN or Inf .*try --init he"):
         tf_backend.check_model_agreement(model, steps, ["fused"], images, tf_backend.TensorFlowBackend("/CPU:0"))
