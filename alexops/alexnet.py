@@ -42,6 +42,11 @@ def _tf():
 
 
 def _initial(shape, init, seed, dtype):
+    """A layer's weights: a truncated normal drawn from `seed` = [model's seed, layer index].
+    Stateless, so that AlexNet(seed=s) gives the same weights every time, whatever random ops
+    ran before it (a seeded tf.random op in eager mode does not); drawn in float32 and rounded,
+    so that one seed gives one network in every dtype."""
+    tf = _tf()
     fan_in = 1
     for size in shape[:-1]:
         fan_in *= size
@@ -51,7 +56,7 @@ def _initial(shape, init, seed, dtype):
         stddev = (2.0 / fan_in) ** 0.5
     else:
         raise ValueError(f"init must be 'writeup' or 'he', got {init!r}")
-    return _tf().random.truncated_normal(shape, stddev=stddev, seed=seed, dtype=dtype)
+    return tf.cast(tf.random.stateless_truncated_normal(shape, seed=seed, stddev=stddev), dtype)
 
 
 VARIANTS = ("stock", "fused", "fused_pool")
@@ -136,7 +141,7 @@ class AlexNet:
         if include_classifier:
             shapes.update(FC_LAYERS)
         for index, (name, shape) in enumerate(shapes.items()):
-            self.weights[name + "/w"] = tf.Variable(_initial(shape, init, seed + index, dtype), name=name + "_w")
+            self.weights[name + "/w"] = tf.Variable(_initial(shape, init, [seed, index], dtype), name=name + "_w")
             self.weights[name + "/b"] = tf.Variable(tf.zeros([shape[-1]], dtype), name=name + "_b")
 
     def _conv(self, x, name):

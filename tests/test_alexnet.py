@@ -19,6 +19,23 @@ def test_pool5_shape_at_full_size():
     assert out.shape == (1, 6, 6, 256)
 
 
+def test_a_seed_gives_the_same_weights_whatever_ran_before_and_in_every_dtype():
+    """AlexNet(seed=0) drew its weights with seeded tf.random ops, whose values in eager mode
+    depend on the random ops run before them: two such models in one process differed."""
+    first = alexnet.AlexNet(include_classifier=True, seed=0)
+    tf.random.normal([7])  # any random op between the two
+    again = alexnet.AlexNet(include_classifier=True, seed=0)
+    other = alexnet.AlexNet(include_classifier=True, seed=1)
+    halves = alexnet.AlexNet(include_classifier=True, seed=0, dtype="float16")
+    for name, weight in first.weights.items():
+        np.testing.assert_array_equal(again.weights[name].numpy(), weight.numpy(), err_msg=name)
+        np.testing.assert_array_equal(halves.weights[name].numpy(), weight.numpy().astype(np.float16), err_msg=name)
+        if name.endswith("/w"):
+            assert not np.array_equal(other.weights[name].numpy(), weight.numpy()), name
+    # Each layer its own draw, not one shared stream cut up.
+    assert not np.array_equal(first.weights["conv4/w"].numpy()[:, :, :256], first.weights["conv5/w"].numpy())
+
+
 @pytest.mark.parametrize("include_classifier", [False, True])
 def test_fused_and_stock_agree_with_shared_weights(small_images, include_classifier):
     """Outputs against stock's; gradients against stock's taken on fused's pooling routes

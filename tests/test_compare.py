@@ -253,25 +253,19 @@ def test_model_agreement_still_refuses_a_wrong_variant(dtype):
         tf_backend.check_model_agreement(model, steps, variants, images, backend)
 
 
-@pytest.mark.parametrize("dtype, init, seed", [("float32", "writeup", 1), ("float64", "he", 5)])
+@pytest.mark.parametrize("dtype, init, seed", [("float32", "writeup", 37), ("float64", "he", 18)])
 def test_model_agreement_is_not_thrown_by_near_ties_at_batch_one(dtype, init, seed):
     """`python -m alexops.compare --what model --batch 1` refused to time fused and fused_pool
     (float32 with the default init, float64 with --init he): at a near tie in a max-pool window,
     stock and alexops (rounding the LRN differently) sent the window's gradient to different
     pixels, which moved a weight gradient by 1.5e-3 to 1.5e-2 of its largest magnitude, over the
-    1e-3 bound. The harness's model, with weights and images for which that happened on an Intel
-    Xeon (the first such image seed of 2 in float32, of 6 in float64: on another CPU the
-    convolutions round differently)."""
+    1e-3 bound. The harness's model, with images for which that happened on an Intel Xeon (the
+    first such image seed of 38 in float32, of 19 in float64: on another CPU the convolutions
+    round differently)."""
     tf = pytest.importorskip("tensorflow")
     from alexops.bench import tf_backend
 
-    # AlexNet's seeded initializers, like any seeded random op in eager mode, give what the ops
-    # run before them decide, unless a global seed is set: set for this model, then cleared.
-    tf.random.set_seed(0)
-    try:
-        model = alexnet.AlexNet(init=init, dtype=dtype)
-    finally:
-        tf.random.set_seed(None)
+    model = alexnet.AlexNet(init=init, dtype=dtype)
     images = tf.cast(random_input([1, 224, 224, 3], seed, np.float32), dtype)
     variants = list(alexnet.VARIANTS) if dtype == "float32" else ["fused", "fused_pool"]  # no float64 stock here
     steps = {lrn: tf_backend.model_steps(model, lrn) for lrn in variants}

@@ -26,6 +26,12 @@ INPUT_SETS = 3
 GPU_CALLS_PER_STEP = 10
 
 
+def _normal(shape, seed, dtype):
+    """Standard normal values from `seed`, the same in every run and process: stateless, since a
+    seeded tf.random op in eager mode gives what the random ops run before it decide."""
+    return tf.cast(tf.random.stateless_normal(shape, seed=[seed, 0]), dtype)
+
+
 def _forward_backward(forward, jit_compile=False):
     """A tf.function returning y and dx (both, so neither pass can be pruned)."""
     @tf.function(jit_compile=jit_compile, reduce_retracing=True)
@@ -61,12 +67,13 @@ class TensorFlowBackend:
 
     def inputs(self, shape, dtype):
         with tf.device(self.device):
-            return [(tf.cast(tf.random.normal(shape, seed=i), dtype), tf.cast(tf.random.normal(shape, seed=100 + i), dtype))
-                    for i in range(INPUT_SETS)]
+            return [(_normal(shape, i, dtype), _normal(shape, 100 + i, dtype)) for i in range(INPUT_SETS)]
 
     def passes(self, inputs):
-        sparse = [(x, dy * tf.cast(tf.random.uniform(dy.shape, seed=200 + i) < SPARSE_DY_DENSITY, dy.dtype))
-                  for i, (x, dy) in enumerate(inputs)]
+        sparse = []
+        for i, (x, dy) in enumerate(inputs):
+            kept = tf.random.stateless_uniform(dy.shape, seed=[200 + i, 0]) < SPARSE_DY_DENSITY
+            sparse.append((x, dy * tf.cast(kept, dy.dtype)))
         return [("forward", 2, inputs, 0), ("forward+backward", 5, inputs, 1), ("fwd+bwd sparse dy", 5, sparse, 1)]
 
     def implementations(self, dtype):
@@ -85,8 +92,7 @@ class TensorFlowBackend:
 
     def block_inputs(self, shape, pooled_shape, dtype):
         with tf.device(self.device):
-            return [(tf.cast(tf.random.normal(shape, seed=i), dtype),
-                     tf.cast(tf.random.normal(pooled_shape, seed=100 + i), dtype)) for i in range(INPUT_SETS)]
+            return [(_normal(shape, i, dtype), _normal(pooled_shape, 100 + i, dtype)) for i in range(INPUT_SETS)]
 
     def block_implementations(self, dtype):
         """AlexNet's ReLU + LRN + max-pool: stock, stock under XLA, the fused LRN followed by
@@ -234,7 +240,7 @@ def run_model_level(settings, log):
     with tf.device(device):
         model = alexnet.AlexNet(include_classifier=settings["full_model"], init=settings["init"], dtype=dtype)
         image_shape = [batch, settings["image_size"], settings["image_size"], 3]
-        images = [tf.cast(tf.random.normal(image_shape, seed=i), dtype) for i in range(2)]
+        images = [_normal(image_shape, i, dtype) for i in range(2)]
         variants = list(alexnet.VARIANTS)
         steps = {lrn: model_steps(model, lrn) for lrn in variants}
         backend = TensorFlowBackend(device)
