@@ -327,7 +327,6 @@ def test_max_pool_block_matches_the_cpu_kernel_and_the_reference(dtype, case):
     x = random_input(shape, seed=sum(shape) + radius, dtype=dtype)
     cpu_pooled = anp.lrn_relu_max_pool(x, **params)
     dpooled = random_input(cpu_pooled.shape, seed=radius, dtype=dtype)
-    cpu_dx = anp.lrn_relu_max_pool_grad(x, dpooled, **params)
     pooled, dx = pool_on_gpu(x, dpooled, radius, ksize, strides, padding)
     storage = BFLOAT16.type if dtype == BFLOAT16 else np.dtype(dtype).type
     reference = as_float32_attrs(params)
@@ -336,6 +335,10 @@ def test_max_pool_block_matches_the_cpu_kernel_and_the_reference(dtype, case):
     assert_close_to_reference(dx, lrn_relu_max_pool_grad_reference(x64, dpooled, storage=storage, **reference), dtype,
                               backward=True)
     np.testing.assert_allclose(pooled.astype(np.float64), cpu_pooled.astype(np.float64), rtol=1e-2, atol=1e-3)
+    # dx is not compared with the CPU kernel's: where a window's two largest LRN outputs round to
+    # the same 16-bit value on one device and not on the other, the two send its gradient to
+    # different pixels (the CPU's bfloat16 dx at [2, 27, 27, 192] differs so from the reference's
+    # at 16 of 279,936 elements; the H200's matched it).
 
 
 @pytest.mark.gpu
