@@ -66,9 +66,11 @@ def get_num_threads():
 def set_num_threads(n):
     """Use n threads per call; n < 1 restores the default (ALEXOPS_NUM_THREADS where it is a
     valid count, else the CPUs this process may run on).
+    n may be at most 65536, as for ALEXOPS_NUM_THREADS.
     Returns the count in effect, lower if the system would not start that many."""
     if isinstance(n, (bool, np.bool_)) or not isinstance(n, numbers.Integral):
         raise TypeError(f"n must be an int, got {n!r}")
-    if n >= 2**31:
-        raise ValueError(f"n must be < 2**31, got {n}")
-    return _loader.core().set_num_threads(max(int(n), 0))
+    core = _loader.core()
+    if n > core.MAX_THREADS:
+        raise ValueError(f"n must be at most {core.MAX_THREADS} (threads), got {n}")
+    return core.set_num_threads(max(int(n), 0))

@@ -22,7 +22,7 @@ constexpr int64_t kRangesPerThread = 4;
 
 int default_thread_count() {
   // (A count the system cannot start is fine: start_workers stops where it refuses.)
-  if (const long long n = positive_count_from_environment("ALEXOPS_NUM_THREADS", 1 << 16)) return int(n);
+  if (const long long n = positive_count_from_environment("ALEXOPS_NUM_THREADS", ThreadPool::kMaxThreads)) return int(n);
   cpu_set_t cpus;
   if (sched_getaffinity(0, sizeof cpus, &cpus) == 0) return std::max(1, CPU_COUNT(&cpus));
   return int(std::max(1u, std::thread::hardware_concurrency()));
@@ -53,7 +53,7 @@ int ThreadPool::num_threads() const { return int(workers_.size()) + 1; }
 int ThreadPool::set_num_threads(int n) {
   std::lock_guard<std::mutex> run(run_mutex_);
   stop_workers();
-  start_workers((n < 1 ? default_thread_count() : n) - 1);
+  start_workers((n < 1 ? default_thread_count() : std::min(n, kMaxThreads)) - 1);
   return num_threads();
 }
 

@@ -16,13 +16,18 @@ namespace alexops {
 
 class ThreadPool {
  public:
+  // The most threads a pool takes, from set_num_threads or ALEXOPS_NUM_THREADS: far past any
+  // machine's CPUs, short of a count whose start would exhaust the process's memory or threads.
+  static constexpr int kMaxThreads = 1 << 16;
+
   // The process's pool, created on first use (again in a forked child, whose copy has no threads).
   static ThreadPool& instance();
 
   // Threads that work on one parallel_for, the calling thread included.
   int num_threads() const;
-  // Resizes the pool; n < 1 means the default. Returns the count in effect, which is lower
-  // when the system refused to start some of the threads.
+  // Resizes the pool; n < 1 means the default, n > kMaxThreads is taken as kMaxThreads (the
+  // Python door refuses it). Returns the count in effect, which is lower when the system
+  // refused to start some of the threads.
   int set_num_threads(int n);
 
   // A ParallelFor over this pool. The calling thread takes part. A call made while the pool

@@ -224,6 +224,7 @@ PYBIND11_MODULE(_core, m) {
   m.def("cpu_isas_built", &alexops::cpu_isas_built, "The instruction-set levels built into this library.");
   m.def("get_num_threads", [] { return alexops::ThreadPool::instance().num_threads(); },
         "Threads the CPU kernels use (the calling one included).");
+  m.attr("MAX_THREADS") = int(alexops::ThreadPool::kMaxThreads);
   m.def("set_num_threads", [](int n) { return alexops::ThreadPool::instance().set_num_threads(n); },
         py::arg("n"), "Use n threads (n < 1: the CPUs this process may run on); returns the count in effect.");
   alexops::register_cuda_functions(m);
