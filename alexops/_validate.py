@@ -35,6 +35,14 @@ def check_lrn_arguments(depth_radius, bias, alpha, beta, relu):
         raise TypeError(f"relu must be a bool, got {relu!r}")
 
 
+def check_not_masked(value, what="x"):
+    """A NumPy masked array is refused: converting it drops the mask, and the masked entries,
+    whatever they hold, would enter their neighbours' norms."""
+    if isinstance(value, np.ma.MaskedArray):
+        raise TypeError(f"{what} is a masked array, and the LRN has no notion of a mask: pass {what}.filled(v) "
+                        f"with the value the masked entries should take, or {what}.data")
+
+
 def check_dtype(dtype_name, what="x"):
     if dtype_name not in FLOAT_DTYPE_NAMES:
         raise TypeError(f"{what} must be {FLOAT_DTYPES_TEXT}, got {dtype_name}")

@@ -22,18 +22,23 @@ import numpy as np
 from alexops import _loader, _validate
 
 
+def _array(value, what="x"):
+    _validate.check_not_masked(value, what)
+    return np.asarray(value)
+
+
 def lrn_relu(x, depth_radius=5, bias=1.0, alpha=1.0, beta=0.5, relu=True, out=None):
     """y = tf.nn.lrn(relu(x), depth_radius, bias, alpha, beta) over the last axis of x
     (TensorFlow's alpha convention: not divided by 2*depth_radius+1)."""
     _validate.check_lrn_arguments(depth_radius, bias, alpha, beta, relu)
-    return _loader.core().forward(np.asarray(x), depth_radius=depth_radius, bias=bias, alpha=alpha, beta=beta,
+    return _loader.core().forward(_array(x), depth_radius=depth_radius, bias=bias, alpha=alpha, beta=beta,
                                   relu=bool(relu), out=out)
 
 
 def lrn_relu_grad(x, dy, depth_radius=5, bias=1.0, alpha=1.0, beta=0.5, relu=True, out=None):
     """dL/dx of lrn_relu(x, ...) given dy = dL/dy; the norm is recomputed from x."""
     _validate.check_lrn_arguments(depth_radius, bias, alpha, beta, relu)
-    return _loader.core().backward(np.asarray(x), np.asarray(dy), depth_radius=depth_radius, bias=bias, alpha=alpha,
+    return _loader.core().backward(_array(x), _array(dy, "dy"), depth_radius=depth_radius, bias=bias, alpha=alpha,
                                    beta=beta, relu=bool(relu), out=out)
 
 
@@ -43,7 +48,7 @@ def lrn_relu_max_pool(x, depth_radius=5, bias=1.0, alpha=1.0, beta=0.5, relu=Tru
     alexops.lrn_relu_max_pool); out may not share memory with x (else a temporary is used)."""
     _validate.check_lrn_arguments(depth_radius, bias, alpha, beta, relu)
     ksize, strides, padding = _validate.check_pool_arguments(ksize, strides, padding)
-    return _loader.core().forward_max_pool(np.asarray(x), depth_radius=depth_radius, bias=bias, alpha=alpha,
+    return _loader.core().forward_max_pool(_array(x), depth_radius=depth_radius, bias=bias, alpha=alpha,
                                            beta=beta, relu=bool(relu), ksize=ksize, strides=strides, padding=padding,
                                            out=out)
 
@@ -53,7 +58,7 @@ def lrn_relu_max_pool_grad(x, dpooled, depth_radius=5, bias=1.0, alpha=1.0, beta
     """dL/dx of lrn_relu_max_pool(x, ...) given dpooled = dL/dpooled."""
     _validate.check_lrn_arguments(depth_radius, bias, alpha, beta, relu)
     ksize, strides, padding = _validate.check_pool_arguments(ksize, strides, padding)
-    return _loader.core().backward_max_pool(np.asarray(x), np.asarray(dpooled), depth_radius=depth_radius, bias=bias,
+    return _loader.core().backward_max_pool(_array(x), _array(dpooled, "dpooled"), depth_radius=depth_radius, bias=bias,
                                             alpha=alpha, beta=beta, relu=bool(relu), ksize=ksize, strides=strides,
                                             padding=padding, out=out)
 

@@ -17,6 +17,7 @@ def _dense_tensor(value, what):
     if isinstance(value, (tf.SparseTensor, tf.RaggedTensor)):
         raise TypeError(f"{what} must be a dense tensor, got a {type(value).__name__} "
                         "(densify it first, e.g. with .to_tensor() or tf.sparse.to_dense)")
+    _validate.check_not_masked(value, what)
     t = tf.convert_to_tensor(value, name=what)
     _validate.check_dtype(t.dtype.name, what)
     _validate.check_nhwc_rank(t.shape.rank, t.shape, what)

@@ -51,6 +51,26 @@ def test_sparse_and_ragged_tensors_are_rejected_with_a_type_error(kind):
         alexops.ops.lrn_relu_max_pool_grad(dense, _sparse_and_ragged([1, 2, 2, 3])[kind])
 
 
+def test_masked_arrays_are_refused_not_stripped_of_their_masks():
+    """np.asarray and tf.convert_to_tensor drop a mask: the masked entries, whatever they hold,
+    entered their neighbours' norms."""
+    x = np.ma.masked_array(np.ones((1, 2, 2, 3), np.float32), mask=np.zeros((1, 2, 2, 3), bool))
+    x[0, 0, 0, 1] = np.ma.masked
+    dense = np.ones((1, 2, 2, 3), np.float32)
+    pooled = np.ones((1, 1, 1, 3), np.float32)
+    pool = dict(ksize=2, strides=2)
+    for door in (alexops.numpy, alexops.ops):
+        for call, what in ((lambda: door.lrn_relu(x), "x"), (lambda: door.lrn_relu_grad(x, dense), "x"),
+                           (lambda: door.lrn_relu_grad(dense, x), "dy"),
+                           (lambda: door.lrn_relu_max_pool(x, **pool), "x"),
+                           (lambda: door.lrn_relu_max_pool_grad(x, pooled, **pool), "x"),
+                           (lambda: door.lrn_relu_max_pool_grad(dense, x[:, :1, :1], **pool), "dpooled")):
+            with pytest.raises(TypeError, match=f"{what} is a masked array.*filled"):
+                call()
+    # Its data, passed on purpose, is an ordinary array.
+    np.testing.assert_array_equal(alexops.numpy.lrn_relu(x.data), alexops.numpy.lrn_relu(dense))
+
+
 def test_negative_depth_radius_is_rejected():
     with pytest.raises(ValueError, match="depth_radius must be >= 0, got -1"):
         alexops.lrn_relu(tf.zeros([1, 2, 2, 3]), depth_radius=-1)
