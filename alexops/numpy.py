@@ -77,5 +77,5 @@ def set_num_threads(n):
         raise TypeError(f"n must be an int, got {n!r}")
     core = _loader.core()
     if n > core.MAX_THREADS:
-        raise ValueError(f"n must be at most {core.MAX_THREADS} (threads), got {n}")
+        raise ValueError(f"n must be at most {core.MAX_THREADS}, got {n}")
     return core.set_num_threads(max(int(n), 0))

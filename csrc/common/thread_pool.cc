@@ -22,7 +22,8 @@ constexpr int64_t kRangesPerThread = 4;
 
 int default_thread_count() {
   // (A count the system cannot start is fine: start_workers stops where it refuses.)
-  if (const long long n = positive_count_from_environment("ALEXOPS_NUM_THREADS", ThreadPool::kMaxThreads)) return int(n);
+  const long long from_environment = positive_count_from_environment("ALEXOPS_NUM_THREADS", ThreadPool::kMaxThreads);
+  if (from_environment > 0) return int(from_environment);
   cpu_set_t cpus;
   if (sched_getaffinity(0, sizeof cpus, &cpus) == 0) return std::max(1, CPU_COUNT(&cpus));
   return int(std::max(1u, std::thread::hardware_concurrency()));
