@@ -110,7 +110,7 @@ def test_numpy_door_thread_count():
         assert alexops.numpy.get_num_threads() == 1
         with pytest.raises(TypeError):
             alexops.numpy.set_num_threads(1.5)
-        # A million threads would be started one by one until the system refused (ALEXOPS_NUM_THREADS's cap).
+        # Past ALEXOPS_NUM_THREADS's cap: the pool used to start threads one by one until the system refused.
         for too_many in (65537, 10**6, 2**31, 2**70):
             with pytest.raises(ValueError, match="n must be at most 65536"):
                 alexops.numpy.set_num_threads(too_many)
