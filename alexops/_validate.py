@@ -12,7 +12,7 @@ FLOAT_DTYPES_TEXT = "float16, bfloat16, float32 or float64"
 INT64_MAX = 2**63 - 1
 
 
-def _int_at_least(value, least, name, kind="an int", shown=None):
+def int_at_least(value, least, name, kind="an int", shown=None):
     """value as an int: TypeError unless it is an int (a bool is not one), ValueError unless it
     is in [least, 2**63). Messages name `name` and show `shown` (by default the value)."""
     shown = value if shown is None else shown
@@ -27,7 +27,7 @@ def _int_at_least(value, least, name, kind="an int", shown=None):
 
 def check_lrn_arguments(depth_radius, bias, alpha, beta, relu):
     """depth_radius an int >= 0 (not a bool), bias/alpha/beta real numbers, relu a bool."""
-    _int_at_least(depth_radius, 0, "depth_radius")
+    int_at_least(depth_radius, 0, "depth_radius")
     for name, value in (("bias", bias), ("alpha", alpha), ("beta", beta)):
         if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
             raise TypeError(f"{name} must be a float, got {value!r}")
@@ -71,13 +71,13 @@ def pool_pair(value, what):
         if len(entries) not in (2, 4):
             raise TypeError(f"{what} must be {kind}, got {value!r}")
     if len(entries) == 4:
-        batch, depth = (_int_at_least(e, 1, what, kind, value) for e in (entries[0], entries[3]))
+        batch, depth = (int_at_least(e, 1, what, kind, value) for e in (entries[0], entries[3]))
         if (batch, depth) != (1, 1):
             raise ValueError(f"{what} {list(value)} would pool over the batch or depth dimension: its first and "
                              f"last entries must be 1 (this op pools over rows and cols only)")
         entries = entries[1:3]
     rows, cols = entries
-    return _int_at_least(rows, 1, what, kind, value), _int_at_least(cols, 1, what, kind, value)
+    return int_at_least(rows, 1, what, kind, value), int_at_least(cols, 1, what, kind, value)
 
 
 def check_pool_arguments(ksize, strides, padding):

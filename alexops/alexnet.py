@@ -19,6 +19,7 @@ Its activations grow about 2-3x per conv layer on unit-variance input (see
 them near unit scale.
 """
 import alexops
+from alexops import _validate
 
 # The LRN of the AlexNet write-up: depth_radius 4, bias 1, alpha 0.001/9, beta 0.75.
 LRN_PARAMS = dict(depth_radius=4, bias=1.0, alpha=0.001 / 9.0, beta=0.75)
@@ -133,6 +134,8 @@ class AlexNet:
     def __init__(self, include_classifier=False, init="writeup", seed=0, dtype="float32", dropout_rate=0.5):
         tf = _tf()
         dtype = tf.as_dtype(dtype)
+        _validate.check_dtype(dtype.name, "dtype")
+        seed = _validate.int_at_least(seed, -_validate.INT64_MAX - 1, "seed")  # a stateless seed is an int64
         self.include_classifier = include_classifier
         self.dropout_rate = dropout_rate
         self.weights = {}

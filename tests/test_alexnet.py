@@ -36,6 +36,19 @@ def test_a_seed_gives_the_same_weights_whatever_ran_before_and_in_every_dtype():
     assert not np.array_equal(first.weights["conv4/w"].numpy()[:, :, :256], first.weights["conv5/w"].numpy())
 
 
+def test_a_bad_seed_or_dtype_is_refused_when_the_model_is_made():
+    """Each used to pass the constructor (or fail in it with TensorFlow's conversion message),
+    to fail later inside a convolution or a random op."""
+    for seed, error in ((1.5, TypeError), (None, TypeError), ("3", TypeError), (True, TypeError), (2**70, ValueError)):
+        with pytest.raises(error, match="seed must be"):
+            alexnet.AlexNet(seed=seed)
+    for dtype in ("int32", "complex64"):
+        with pytest.raises(TypeError, match=f"dtype must be float16, bfloat16, float32 or float64, got {dtype}"):
+            alexnet.AlexNet(dtype=dtype)
+    alexnet.AlexNet(seed=-1)  # any int64 will do
+    alexnet.AlexNet(seed=np.int64(2**40))
+
+
 @pytest.mark.parametrize("include_classifier", [False, True])
 def test_fused_and_stock_agree_with_shared_weights(small_images, include_classifier):
     """Outputs against stock's; gradients against stock's taken on fused's pooling routes
