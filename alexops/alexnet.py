@@ -16,8 +16,9 @@ TensorFlow (the CuPy benchmark needs LRN_PARAMS on machines without it); the mod
 Weights: `init="writeup"` is the write-up's truncated normal with stddev 0.1 (biases 0).
 Its activations grow about 2-3x per conv layer on unit-variance input (see
 `activation_summary`); `init="he"` (truncated normal with stddev sqrt(2 / fan_in)) keeps
-them near unit scale. `seed` (any int64) fixes them: the same seed gives the same weights in
-every process and dtype (rounded from float32's), whatever random ops ran before.
+them near unit scale. `seed` (any int64) fixes them: on one kind of device, the same seed gives
+the same weights in every process and dtype (rounded from float32's), whatever random ops
+ran before.
 """
 import alexops
 from alexops import _validate
