@@ -36,16 +36,20 @@ def test_a_seed_gives_the_same_weights_whatever_ran_before_and_in_every_dtype():
     assert not np.array_equal(first.weights["conv4/w"].numpy()[:, :, :256], first.weights["conv5/w"].numpy())
 
 
-def test_a_bad_seed_or_dtype_is_refused_when_the_model_is_made():
+def test_a_bad_seed_dtype_or_dropout_rate_is_refused_when_the_model_is_made():
     """Each used to pass the constructor (or fail in it with TensorFlow's conversion message),
-    to fail later inside a convolution or a random op."""
+    to fail later inside a convolution, a random op or (dropout_rate) a training call."""
     for seed, error in ((1.5, TypeError), (None, TypeError), ("3", TypeError), (True, TypeError), (2**70, ValueError)):
         with pytest.raises(error, match="seed must be"):
             alexnet.AlexNet(seed=seed)
     for dtype in ("int32", "complex64"):
         with pytest.raises(TypeError, match=f"dtype must be float16, bfloat16, float32 or float64, got {dtype}"):
             alexnet.AlexNet(dtype=dtype)
-    alexnet.AlexNet(seed=-1)  # any int64 will do
+    for rate, error in ((1.0, ValueError), (-0.1, ValueError), (float("nan"), ValueError), (None, TypeError),
+                        ("0.5", TypeError), (True, TypeError)):
+        with pytest.raises(error, match="dropout_rate must be"):
+            alexnet.AlexNet(include_classifier=True, dropout_rate=rate)
+    alexnet.AlexNet(seed=-1, dropout_rate=0)  # any int64 will do, and any rate in [0, 1)
     alexnet.AlexNet(seed=np.int64(2**40))
 
 
