@@ -25,12 +25,17 @@ def int_at_least(value, least, name, kind="an int", shown=None):
     return int(value)
 
 
+def check_real(value, name):
+    """TypeError unless value is a real number (a bool is not one)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a float, got {value!r}")
+
+
 def check_lrn_arguments(depth_radius, bias, alpha, beta, relu):
     """depth_radius an int >= 0 (not a bool), bias/alpha/beta real numbers, relu a bool."""
     int_at_least(depth_radius, 0, "depth_radius")
     for name, value in (("bias", bias), ("alpha", alpha), ("beta", beta)):
-        if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-            raise TypeError(f"{name} must be a float, got {value!r}")
+        check_real(value, name)
     if not isinstance(relu, (bool, np.bool_)):
         raise TypeError(f"relu must be a bool, got {relu!r}")
 

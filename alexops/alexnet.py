@@ -20,10 +20,6 @@ them near unit scale. `seed` (any int64) fixes them: on one kind of device, the 
 the same weights in every process and dtype (rounded from float32's), whatever random ops
 ran before.
 """
-import numbers
-
-import numpy as np
-
 import alexops
 from alexops import _validate
 
@@ -143,8 +139,7 @@ class AlexNet:
         _validate.check_dtype(dtype.name, "dtype")
         seed = _validate.int_at_least(seed, -_validate.INT64_MAX - 1, "seed")  # a stateless seed is an int64
         # (tf.nn.dropout would refuse a bad rate only when a training call reaches it.)
-        if isinstance(dropout_rate, (bool, np.bool_)) or not isinstance(dropout_rate, numbers.Real):
-            raise TypeError(f"dropout_rate must be a float, got {dropout_rate!r}")
+        _validate.check_real(dropout_rate, "dropout_rate")
         if not 0 <= dropout_rate < 1:
             raise ValueError(f"dropout_rate must be in [0, 1), got {dropout_rate}")
         self.include_classifier = include_classifier
