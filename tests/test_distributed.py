@@ -9,7 +9,6 @@ import sys
 import textwrap
 
 import numpy as np
-import pytest
 
 GLOBAL_BATCH = 16
 STEPS = 4

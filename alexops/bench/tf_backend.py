@@ -133,8 +133,8 @@ class TensorFlowBackend:
         if self.on_gpu:
             with tf.device(self.device):
                 sources = itertools.cycle([tf.random.uniform([n_bytes // 4]) for _ in range(INPUT_SETS)])
-            copy = tf.function(lambda t: tf.raw_ops.DeepCopy(x=t))
-            return lambda batch: copy(next(sources))
+            deep_copy = tf.function(lambda t: tf.raw_ops.DeepCopy(x=t))
+            return lambda batch: deep_copy(next(sources))
         sources = itertools.cycle([np.ones(n_bytes, np.uint8) for _ in range(INPUT_SETS)])
         destination = np.empty(n_bytes, np.uint8)
         bounds = np.linspace(0, n_bytes, self.threads + 1).astype(int)
