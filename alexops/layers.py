@@ -1,13 +1,27 @@
-"""Keras 3 layers over alexops.lrn_relu and alexops.lrn_relu_max_pool."""
+"""Keras 3 layers over alexops.lrn_relu and alexops.lrn_relu_max_pool. They run TensorFlow ops,
+so they need Keras's TensorFlow backend; under another backend they refuse to be made."""
 import keras
 
 from alexops import _validate, ops
+
+
+def _check_tensorflow_backend(layer_name):
+    """NotImplementedError (as Keras's own TensorFlow-only TFSMLayer raises) unless Keras runs
+    TensorFlow: under JAX a jitted step hands the op tracers it cannot take, and the error then
+    named neither the backend nor the layer; eager calls returned TensorFlow tensors."""
+    backend = keras.config.backend()
+    if backend != "tensorflow":
+        raise NotImplementedError(
+            f"alexops.layers.{layer_name} runs TensorFlow ops, so it needs Keras's TensorFlow backend, but "
+            f"this Keras runs the {backend!r} backend: set KERAS_BACKEND=tensorflow before Keras is imported "
+            f"(alexops.numpy runs the same kernels on NumPy arrays without TensorFlow)")
 
 
 class _LRNLayer(keras.layers.Layer):
     """What both layers share: tf.nn.lrn's arguments (checked, stored, in the config) and no XLA."""
 
     def __init__(self, depth_radius, bias, alpha, beta, relu, **kwargs):
+        _check_tensorflow_backend(type(self).__name__)
         _validate.check_lrn_arguments(depth_radius, bias, alpha, beta, relu)
         super().__init__(**kwargs)
         self.depth_radius = depth_radius

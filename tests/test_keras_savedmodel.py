@@ -122,6 +122,18 @@ def test_layer_rejects_bad_arguments_in_its_constructor(arguments, error):
         LRNReLU(**arguments)
 
 
+@pytest.mark.parametrize("backend", ["jax", "torch", "numpy"])
+@pytest.mark.parametrize("layer_class", [LRNReLU, alexops.layers.LRNReLUMaxPool])
+def test_layers_refuse_to_be_made_under_another_keras_backend(layer_class, backend, monkeypatch):
+    """Under JAX, fit() used to fail inside a jitted step with "'str' object has no attribute
+    '_error_repr'", naming neither the backend nor the layer."""
+    monkeypatch.setattr(keras.config, "backend", lambda: backend)
+    with pytest.raises(NotImplementedError, match=f"needs Keras's TensorFlow backend.*{backend!r}.*KERAS_BACKEND"):
+        layer_class()
+    monkeypatch.undo()
+    assert layer_class().compute_output_shape((2, 9, 9, 4))[-1] == 4
+
+
 @pytest.mark.parametrize("layer_class", [LRNReLU, alexops.layers.LRNReLUMaxPool])
 def test_layers_refuse_input_that_is_not_4d_nhwc(layer_class):
     """A 3-D symbolic input used to build LRNReLU's model (the op only refused it when run) and
