@@ -1,4 +1,7 @@
 """alexops._core (the CPU kernels through NumPy) against the float64 reference."""
+import concurrent.futures
+import threading
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -548,6 +551,43 @@ def test_results_do_not_depend_on_the_thread_count():
     assert _core.get_num_threads() == default
     for a, b in zip(one, three):
         np.testing.assert_array_equal(a, b)
+
+
+def test_calls_from_several_python_threads_give_the_serial_results():
+    """The door releases the GIL, so Python threads (a data loader's, say) call the kernels at
+    once: one gets the pool, the others run alone, all while another thread resizes the pool.
+    The images are large enough for the calls to overlap: with the pool's guard against a
+    second caller taken out (thread_pool.cc, run_mutex_), this test crashed or failed."""
+    params = dict(depth_radius=4, bias=1.0, alpha=0.001 / 9, beta=0.75)
+    pool = dict(ksize=(3, 3), strides=(2, 2), padding="VALID")
+    inputs = [random_input((4, 27, 27, 64 + 32 * (i % 3)), seed=30 + i, dtype=np.float32) for i in range(6)]
+
+    def all_four(x):
+        y = _core.forward(x, **params)
+        pooled = _core.forward_max_pool(x, **params, **pool)
+        return y, _core.backward(x, y, **params), pooled, _core.backward_max_pool(x, pooled, **params, **pool)
+
+    expected = [all_four(x) for x in inputs]
+    stop = threading.Event()
+
+    def resize():
+        n = 0
+        while not stop.is_set():
+            _core.set_num_threads(n % 3)  # the default (0), one thread, two
+            n += 1
+
+    resizer = threading.Thread(target=resize)
+    resizer.start()
+    try:
+        with concurrent.futures.ThreadPoolExecutor(4) as executor:
+            for _ in range(5):
+                for got, want in zip(executor.map(all_four, inputs), expected):
+                    for a, b in zip(got, want):
+                        np.testing.assert_array_equal(a, b)
+    finally:
+        stop.set()
+        resizer.join()
+        _core.set_num_threads(0)
 
 
 def test_default_thread_count_follows_cpu_affinity():
