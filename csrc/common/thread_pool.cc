@@ -49,7 +49,7 @@ ThreadPool::ThreadPool(int n_threads) { start_workers(n_threads - 1); }
 
 ThreadPool::~ThreadPool() { stop_workers(); }
 
-int ThreadPool::num_threads() const { return int(workers_.size()) + 1; }
+int ThreadPool::num_threads() const { return num_threads_.load(); }
 
 int ThreadPool::set_num_threads(int n) {
   std::lock_guard<std::mutex> run(run_mutex_);
@@ -67,6 +67,7 @@ void ThreadPool::start_workers(int n_workers) {
       break;  // the system would not start another thread: work with those we have
     }
   }
+  num_threads_.store(int(workers_.size()) + 1);
 }
 
 void ThreadPool::stop_workers() {

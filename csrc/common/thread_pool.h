@@ -3,6 +3,7 @@
 // (sched_getaffinity), or ALEXOPS_NUM_THREADS, or set_num_threads().
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <exception>
@@ -58,6 +59,9 @@ class ThreadPool {
   std::exception_ptr error_;
 
   std::vector<std::thread> workers_;
+  // workers_.size() + 1, for num_threads(), which a thread may call while another resizes the
+  // pool (reading workers_ then would race with its clear and emplace_back).
+  std::atomic<int> num_threads_{1};
 };
 
 }  // namespace alexops
