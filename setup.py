@@ -44,6 +44,10 @@ class CMakeBuild(build_ext):
             import ninja  # noqa: F401  (a build requirement; falls back to make without it)
 
             args += ["-G", "Ninja"]
+            # pip's isolated build environment, the ninja in it included, is new on every build:
+            # name this one, or a reused ALEXOPS_BUILD_DIR keeps the last (deleted) one and fails.
+            if shutil.which("ninja"):
+                args.append(f"-DCMAKE_MAKE_PROGRAM={shutil.which('ninja')}")
         except ImportError:
             pass
         jobs = os.environ.get("CMAKE_BUILD_PARALLEL_LEVEL", str(os.cpu_count() or 1))
