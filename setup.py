@@ -46,8 +46,9 @@ class CMakeBuild(build_ext):
             args += ["-G", "Ninja"]
             # pip's isolated build environment, the ninja in it included, is new on every build:
             # name this one, or a reused ALEXOPS_BUILD_DIR keeps the last (deleted) one and fails.
-            if shutil.which("ninja"):
-                args.append(f"-DCMAKE_MAKE_PROGRAM={shutil.which('ninja')}")
+            ninja_program = shutil.which("ninja")
+            if ninja_program:
+                args.append(f"-DCMAKE_MAKE_PROGRAM={ninja_program}")
         except ImportError:
             pass
         jobs = os.environ.get("CMAKE_BUILD_PARALLEL_LEVEL", str(os.cpu_count() or 1))

@@ -104,8 +104,8 @@ def assert_close_to_reference(actual, reference, dtype, backward=False, what="",
     rtol, atol_fraction = tolerance(dtype, backward)
     reference = np.asarray(reference, dtype=np.float64)
     actual = np.asarray(actual).astype(np.float64)
-    # The reference rounded to the storage type is what a perfect kernel returns; a value past
-    # the type's range rounds to inf there, as the kernel's store does (not a warning's matter).
+    # The reference rounded to the storage type is what a perfect kernel returns. Past the
+    # type's range it rounds to inf, as the kernel's store does: NumPy's warning is expected.
     with np.errstate(over="ignore"):
         rounded = reference.astype(dtype).astype(np.float64)
     finite = np.isfinite(reference)
