@@ -69,20 +69,21 @@ def calls(shape, rng, backward):
         return fns
     tf.config.threading.set_intra_op_parallelism_threads(2)
     xt = tf.constant(x)
-    fns["tf eager lrn_relu_max_pool"] = lambda: alexops.lrn_relu_max_pool(xt, **LRN)
-    fns["tf eager lrn_relu + max_pool2d"] = lambda: tf.nn.max_pool2d(alexops.lrn_relu(xt, **LRN), 3, 2, "VALID")
+    forwards = {  # each forward once, for the eager calls and the graph pieces alike
+        "lrn_relu": lambda x: alexops.lrn_relu(x, **LRN),
+        "pair": lambda x: tf.nn.max_pool2d(alexops.lrn_relu(x, **LRN), 3, 2, "VALID"),
+        "lrn_relu_max_pool": lambda x: alexops.lrn_relu_max_pool(x, **LRN),
+    }
+    fns["tf eager lrn_relu_max_pool"] = lambda: forwards["lrn_relu_max_pool"](xt)
+    fns["tf eager lrn_relu + max_pool2d"] = lambda: forwards["pair"](xt)
     if backward:
-        fns.update(graph_pieces(tf, alexops, xt, rng))
+        fns.update(graph_pieces(tf, alexops, forwards, xt, rng))
     return fns
 
 
-def graph_pieces(tf, alexops, x, rng):
+def graph_pieces(tf, alexops, forwards, x, rng):
     """The pieces of both ways' forward+backward, each a tf.function called on x (module doc)."""
-    def pair(x):
-        return tf.nn.max_pool2d(alexops.lrn_relu(x, **LRN), 3, 2, "VALID")
-
-    def fused(x):
-        return alexops.lrn_relu_max_pool(x, **LRN)
+    lrn, pair, fused = forwards["lrn_relu"], forwards["pair"], forwards["lrn_relu_max_pool"]
 
     def forward_backward(f, upstream):
         def run(x):
@@ -97,8 +98,8 @@ def graph_pieces(tf, alexops, x, rng):
     dy = tf.constant(rng.standard_normal(x.shape, dtype=np.float32))
     dpooled = tf.constant(rng.standard_normal(fused(x).shape, dtype=np.float32))
     pieces = {
-        "lrn_relu": lambda x: alexops.lrn_relu(x, **LRN),
-        "lrn_relu fwd+bwd": forward_backward(lambda x: alexops.lrn_relu(x, **LRN), dy),
+        "lrn_relu": lrn,
+        "lrn_relu fwd+bwd": forward_backward(lrn, dy),
         "lrn_relu_grad": lambda x: alexops.ops.lrn_relu_grad(x, dy, **LRN),
         "pair": pair,
         "pair fwd+bwd": forward_backward(pair, dpooled),
