@@ -17,14 +17,17 @@ What to import:
 Importing alexops does not import TensorFlow: the TF op library loads on first use of the TF
 API, so the NumPy and CuPy doors work where TF is absent.
 """
-import importlib
-import importlib.util
-import sys
-import warnings
+import importlib as _importlib
+import importlib.util as _importlib_util
+import sys as _sys
+import warnings as _warnings
 
 __version__ = "0.1.0"
 
 _LAZY_SUBMODULES = ("ops", "layers", "numpy", "cupy", "alexnet", "reference", "bench", "_core", "_loader")
+# What `from alexops import *` gives: the two ops and register_ops, not the submodules (each
+# of which may import TensorFlow, Keras or CuPy).
+__all__ = ["lrn_relu", "lrn_relu_max_pool", "register_ops", "__version__"]
 
 
 def lrn_relu(x, depth_radius=5, bias=1.0, alpha=1.0, beta=0.5, relu=True, name=None):
@@ -55,21 +58,21 @@ def register_ops():
     """
     from alexops import ops  # noqa: F401  (loads the op library, registers the gradients)
 
-    if importlib.util.find_spec("keras") is not None:
+    if _importlib_util.find_spec("keras") is not None:
         from alexops import layers  # noqa: F401  (registers the layers for .keras files)
 
 
 def __getattr__(name):
     if name in _LAZY_SUBMODULES:
-        return importlib.import_module(f"alexops.{name}")
+        return _importlib.import_module(f"alexops.{name}")
     raise AttributeError(f"module 'alexops' has no attribute {name!r}")
 
 
-if "tensorflow" in sys.modules or "keras" in sys.modules:
+if "tensorflow" in _sys.modules or "keras" in _sys.modules:
     # TensorFlow is already paid for: register what saved models need. A build without the
     # op library (ALEXOPS_TF=off) or against another TensorFlow still serves alexops.numpy
     # and alexops.cupy, so warn; the TensorFlow API raises the loader's error when used.
     try:
         register_ops()
     except ImportError as _error:
-        warnings.warn(f"alexops: the TensorFlow ops are not registered: {_error}", stacklevel=2)
+        _warnings.warn(f"alexops: the TensorFlow ops are not registered: {_error}", stacklevel=2)

@@ -145,3 +145,18 @@ def test_the_top_level_holds_what_users_import():
     # compare.py is the `python -m alexops.compare` entry point, a few lines into alexops.bench.
     assert public == {"ops", "layers", "numpy", "cupy", "alexnet", "reference", "bench", "compare"}
     assert "cudnn" not in " ".join(dir(alexops.cupy))  # the baseline is the benchmark's, not the API's
+
+
+def test_the_top_level_namespace_is_only_the_api():
+    # No stray module names (alexops.sys); a star import gives the ops, not the submodules,
+    # and imports no TensorFlow.
+    script = ("import sys, alexops\n"
+              "print(sorted(n for n in dir(alexops) if not n.startswith('_')))\n"
+              "namespace = {}\n"
+              "exec('from alexops import *', namespace)\n"
+              "print(sorted(n for n in namespace if n != '__builtins__'))\n"
+              "print('tensorflow' in sys.modules)\n")
+    names, star, tensorflow_loaded = run_fresh(script).stdout.splitlines()
+    assert names == str(["lrn_relu", "lrn_relu_max_pool", "register_ops"])
+    assert star == str(["__version__", "lrn_relu", "lrn_relu_max_pool", "register_ops"])
+    assert tensorflow_loaded == "False"
