@@ -75,10 +75,16 @@ def random_input(shape, seed, dtype=np.float64, away_from_zero=False):
     return x.astype(dtype)
 
 
+# The spacing of each storage type's subnormal numbers: its unit in the last place below
+# the normal range, where a relative tolerance no longer covers one.
+SMALLEST_SUBNORMAL = {"float16": 2.0 ** -24, "bfloat16": 2.0 ** -133, "float32": 2.0 ** -149, "float64": 2.0 ** -1074}
+
+
 def tolerance(dtype, backward=False):
     """(rtol, atol_fraction): the kernel rounds once from float32 (float64 for float64), so
     its error is about one unit in the last place of the storage type; atol_fraction scales
-    with the largest reference value and covers float32 rounding where terms cancel."""
+    with the largest reference value and covers float32 rounding where terms cancel.
+    (assert_close_to_reference adds one subnormal unit, for results below the normal range.)"""
     dtype = np.dtype(dtype)
     if dtype == np.float64:
         return 1e-12, 1e-13
@@ -112,8 +118,11 @@ def assert_close_to_reference(actual, reference, dtype, backward=False, what="",
     # Scale from the finite values only: an inf in the reference must not make atol infinite.
     if scale is None:
         scale = np.max(np.abs(reference[finite])) if finite.any() else 0.0
-    np.testing.assert_allclose(actual, rounded, rtol=rtol, atol=atol_fraction * scale + 1e-300,
-                               equal_nan=True, err_msg=what)
+    # rtol is one unit in the last place for normal numbers. A subnormal result's unit is the
+    # smallest subnormal, larger than rtol times it: a kernel right to float32 whose exact
+    # value lies near a midpoint of the storage type may round to either side of it there.
+    atol = atol_fraction * scale + SMALLEST_SUBNORMAL[np.dtype(dtype).name]
+    np.testing.assert_allclose(actual, rounded, rtol=rtol, atol=atol, equal_nan=True, err_msg=what)
 
 
 @functools.lru_cache(maxsize=None)

@@ -4,7 +4,7 @@ import threading
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from alexops import _core
@@ -50,6 +50,10 @@ def test_forward_and_backward_match_reference(case, dtype, relu):
     dtype=st.sampled_from(FLOAT_DTYPES),
     seed=st.integers(0, 2**31),
 )
+# A float16 dx in the subnormal range whose exact value lies 0.50014 of a unit above a
+# storage value: the vector levels round it down, the baseline up (found by CI's draw).
+@example(shape=(1, 3, 3, 36), depth_radius=35, bias=1.5622855726502642, alpha=1.5622855726502642, beta=2.0,
+         relu=False, dtype=np.dtype(np.float16), seed=2)
 def test_random_shapes_and_parameters(shape, depth_radius, bias, alpha, beta, relu, dtype, seed):
     x = random_input(shape, seed, dtype=dtype)
     dy = random_input(shape, seed + 1, dtype=dtype)
