@@ -106,11 +106,10 @@ def _gradient_place(window):
     return where
 
 
-def lrn_relu_max_pool_reference(x, depth_radius=5, bias=1.0, alpha=1.0, beta=0.5, relu=True, ksize=3, strides=2,
-                                padding="VALID", storage=np.float64):
-    """tf.nn.max_pool2d(tf.nn.lrn(tf.nn.relu(x)), ksize, strides, padding) in float64, with the
-    LRN output rounded to `storage` first (the dtype the composite stores it in)."""
-    y = lrn_relu_reference(x, depth_radius, bias, alpha, beta, relu).astype(storage).astype(np.float64)
+def max_pool_reference(y, ksize=3, strides=2, padding="VALID", storage=np.float64):
+    """tf.nn.max_pool2d(y, ksize, strides, padding) of NHWC y as TensorFlow computes it on a
+    CPU, in float64: each window's max starts from `storage`'s lowest value (_window_max)."""
+    y = np.asarray(y, dtype=np.float64)
     n, rows, cols, channels = y.shape
     out_rows, out_cols, windows = pool_windows(rows, cols, ksize, strides, padding)
     pooled = np.empty((n, out_rows, out_cols, channels))
@@ -119,13 +118,11 @@ def lrn_relu_max_pool_reference(x, depth_radius=5, bias=1.0, alpha=1.0, beta=0.5
     return pooled
 
 
-def lrn_relu_max_pool_grad_reference(x, dpooled, depth_radius=5, bias=1.0, alpha=1.0, beta=0.5, relu=True, ksize=3,
-                                     strides=2, padding="VALID", storage=np.float64):
-    """dL/dx given dpooled: each entry to its window's place as TensorFlow's CPU max-pool
-    gradient picks it (_gradient_place: the first maximum in row-major order), then the LRN's
-    gradient, in float64 (LRN output rounded to `storage` first, as for the forward)."""
-    x = np.asarray(x, dtype=np.float64)
-    y = lrn_relu_reference(x, depth_radius, bias, alpha, beta, relu).astype(storage).astype(np.float64)
+def max_pool_grad_reference(y, dpooled, ksize=3, strides=2, padding="VALID"):
+    """dL/dy of tf.nn.max_pool2d(y, ...) given dpooled, in float64: each entry to its window's
+    place as TensorFlow's CPU max-pool gradient picks it (_gradient_place: the first maximum in
+    row-major order)."""
+    y = np.asarray(y, dtype=np.float64)
     dpooled = np.asarray(dpooled, dtype=np.float64)
     n, rows, cols, channels = y.shape
     _, _, windows = pool_windows(rows, cols, ksize, strides, padding)
@@ -135,4 +132,21 @@ def lrn_relu_max_pool_grad_reference(x, dpooled, depth_radius=5, bias=1.0, alpha
         where = _gradient_place(y[:, r, c].reshape(n, -1, channels))
         width = c.stop - c.start
         np.add.at(dy, (batch, r.start + where // width, c.start + where % width, channel), dpooled[:, oh, ow])
+    return dy
+
+
+def lrn_relu_max_pool_reference(x, depth_radius=5, bias=1.0, alpha=1.0, beta=0.5, relu=True, ksize=3, strides=2,
+                                padding="VALID", storage=np.float64):
+    """tf.nn.max_pool2d(tf.nn.lrn(tf.nn.relu(x)), ksize, strides, padding) in float64, with the
+    LRN output rounded to `storage` first (the dtype the composite stores it in)."""
+    y = lrn_relu_reference(x, depth_radius, bias, alpha, beta, relu).astype(storage).astype(np.float64)
+    return max_pool_reference(y, ksize, strides, padding, storage)
+
+
+def lrn_relu_max_pool_grad_reference(x, dpooled, depth_radius=5, bias=1.0, alpha=1.0, beta=0.5, relu=True, ksize=3,
+                                     strides=2, padding="VALID", storage=np.float64):
+    """dL/dx given dpooled: max_pool_grad_reference, then the LRN's gradient, in float64 (LRN
+    output rounded to `storage` first, as for the forward, and so is the routed gradient)."""
+    y = lrn_relu_reference(x, depth_radius, bias, alpha, beta, relu).astype(storage).astype(np.float64)
+    dy = max_pool_grad_reference(y, dpooled, ksize, strides, padding)
     return lrn_relu_grad_reference(x, dy.astype(storage).astype(np.float64), depth_radius, bias, alpha, beta, relu)
