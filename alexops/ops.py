@@ -81,7 +81,7 @@ def lrn_relu_max_pool(x, depth_radius=5, bias=1.0, alpha=1.0, beta=0.5, relu=Tru
     of equal values sends it to its top-left member), as TensorFlow's max-pool gradient does,
     and recomputes the LRN from x: nothing is stored between the passes.
 
-    Speed: on the 2-core Intel CPUs measured (BENCHMARKS.md), 0.57-0.72x the time of lrn_relu
+    Speed: on the 2-core Intel CPUs measured (BENCHMARKS.md), 0.57-0.74x the time of lrn_relu
     followed by tf.nn.max_pool2d forward, 0.76-1.03x forward+backward. On a GPU it depends on
     the shape. Where lrn_relu's register kernel applies (C a multiple of 16 bytes' worth of
     channels and not too large, depth_radius <= 8, 16-byte aligned data: AlexNet's shapes in
