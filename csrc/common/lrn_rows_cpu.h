@@ -96,7 +96,8 @@ constexpr int64_t kScratchBytes = 24 * 1024;
 //    backward 0.67-0.69, lrn_relu_max_pool forward 0.84-0.91, backward 0.91-0.98 (4 KiB ahead;
 //    2 KiB and 8-24 KiB were 3-5% slower). The register kernels ask for their outputs' lines
 //    too, for writing: forward 0.89-1.02, backward 0.95-0.97 more. Not measured on AVX2, which
-//    keeps blocks: the AMD machines that run that level are where those were measured.
+//    keeps blocks: the AMD machines that run that level are where those were measured. On an
+//    AVX-512 AMD Zen 4 by block was 1.00-1.37x slower than by vector, every kernel and dtype.
 //    float32 input streams ask twice: for L1 kFloatL1PrefetchBytes ahead, and for L2
 //    kFloatL2PrefetchBytes ahead. TensorFlow's tensors lie in 4 KiB pages (NumPy's large
 //    arrays get transparent huge pages), where one request 4 KiB ahead streamed 12-13 GB/s
@@ -107,7 +108,10 @@ constexpr int64_t kScratchBytes = 24 * 1024;
 //    forward 0.93-1.01, forward+backward 0.92-1.02; the kernels alone (cpu_kernel_bench.cc,
 //    SETS=3), over two hours of that machine, forward 0.94-0.99, backward 0.97-1.05, pooled
 //    forward 0.94-0.99, pooled backward 0.97-1.00. The 16-bit streams keep one request (with
-//    two, kernels alone: 0.98-1.04, the pooled forwards slower).
+//    two, kernels alone: 0.98-1.04, the pooled forwards slower). On an AVX-512 AMD Zen 4
+//    (kernels alone), one request against two: lrn_relu forward 0.88-0.99, backward 0.96-1.02,
+//    pooled forward 0.97-1.08, pooled backward 1.01-1.07: two kept (the pooled kernels lose
+//    with one).
 constexpr int64_t kPrefetchBytes = 24 * 1024;
 constexpr int64_t kVectorPrefetchBytes = 4 * 1024;
 constexpr int64_t kFloatL1PrefetchBytes = 1024;
@@ -478,7 +482,9 @@ ALEXOPS_INLINE typename Simd<A>::Vec window_from_shifts(typename Simd<A>::Vec pr
 //    AlexNet's tensors, float32, with kWindowsInRegisters there) the forward took 0.88-0.92,
 //    the pooled forward 0.80-0.87; on an AVX2 AMD EPYC, the levels (up to 4, as the halves
 //    allow) were 1.06-1.13x slower than the shifts (scripts/experiments/
-//    windows-from-partial-sums.patch, with its measurements in BENCHMARKS.md).
+//    windows-from-partial-sums.patch, with its measurements in BENCHMARKS.md). On an AVX-512
+//    AMD Zen 4 the shifts instead of the levels took B/A 0.97-1.14 in the forwards, 1.03-1.10
+//    in the backward, 0.98-1.04 in the pooled backward: mostly slower.
 //    Every sum still holds only squares inside its window (see the top of this file).
 template <int64_t kWidth, typename A>
 class WindowStream {
@@ -555,7 +561,8 @@ struct KeptNorms {
 // and 1-10% slower two at a time. On an AVX-512 Xeon, with the 9 shifted vectors: 0.96-0.99
 // forward and 0.92-0.96 pooled at AlexNet's sizes, though 1.07-1.11x slower in L2; the 16-bit
 // types, once the inputs were prefetched a vector at a time (kPrefetchEachVector), forward
-// 0.92-0.96, lrn_relu_max_pool forward 0.94-1.05 and backward 0.85-0.97.
+// 0.92-0.96, lrn_relu_max_pool forward 0.94-1.05 and backward 0.85-0.97. On an AVX-512 AMD
+// Zen 4 the 16-bit types' scratch rows were 1.05-1.40x slower (float16 at C = 64: 0.95-1.03).
 template <typename T, typename A, int64_t kWidth>
 constexpr bool kWindowsInRegisters = (std::is_same_v<T, float> || kShiftsAreOneInstruction) &&
                                      std::is_same_v<A, float> && kHasLaneShifts<A> && kWidth != 0 &&
@@ -578,7 +585,8 @@ constexpr bool kRefineOutputPowers = !std::is_same_v<T, bfloat16_bits>;
 // pooled backward 0.91-0.94); float16 0.90-0.98 (pooled 0.86-0.88), bfloat16 0.96-1.02 (pooled
 // 0.88-0.91), against their scratch rows (which their forward then still took). On an AVX2
 // AMD EPYC (16 registers, 9 shifted vectors a window) the same pass was 1.27-1.34x slower for
-// float32 (scripts/experiments/backward-streamed-in-registers.patch).
+// float32 (scripts/experiments/backward-streamed-in-registers.patch). On an AVX-512 AMD Zen 4
+// the scratch rows were 1.00-1.37x slower than this pass, every dtype.
 template <typename T, typename A, int64_t kWidth>
 constexpr bool kBackwardInRegisters = std::is_same_v<A, float> && kHasLaneShifts<A> && kShiftsAreOneInstruction &&
                                       kWidth != 0 && (kWidth - 1) / 2 <= Simd<A>::kLanes;
