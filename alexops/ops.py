@@ -83,12 +83,13 @@ def lrn_relu_max_pool(x, depth_radius=5, bias=1.0, alpha=1.0, beta=0.5, relu=Tru
 
     Speed: on the 2-core Intel CPUs measured (BENCHMARKS.md), 0.57-0.74x the time of lrn_relu
     followed by tf.nn.max_pool2d forward, 0.76-1.03x forward+backward; on a 2-core AMD Zen 4,
-    0.60-0.71x and 0.71-0.88x. On a GPU it depends on the shape. Where lrn_relu's register kernel applies (C a multiple of 16 bytes' worth of
-    channels and not too large, depth_radius <= 8, 16-byte aligned data: AlexNet's shapes in
-    every dtype), an H200 ran it in 0.83-1.08x the time that `lrn_relu` followed by cuDNN's
-    max-pool (what `tf.nn.max_pool2d` runs on a GPU) takes forward, and in 0.83-1.04x of it
-    forward+backward. Other shapes take a first, simple CUDA kernel, several times slower than
-    that pair (README "On a GPU", BENCHMARKS.md, docs/gpu-tuning.md).
+    0.60-0.71x and 0.71-0.88x. On a GPU it depends on the shape. Where lrn_relu's register
+    kernel applies (C a multiple of 16 bytes' worth of channels and not too large,
+    depth_radius <= 8, 16-byte aligned data: AlexNet's shapes in every dtype), an H200 ran it in
+    0.83-1.08x the time that `lrn_relu` followed by cuDNN's max-pool (what `tf.nn.max_pool2d`
+    runs on a GPU) takes forward, and in 0.83-1.04x of it forward+backward. Other shapes take a
+    first, simple CUDA kernel, several times slower than that pair (README "On a GPU",
+    BENCHMARKS.md, docs/gpu-tuning.md).
     """
     _validate.check_lrn_arguments(depth_radius, bias, alpha, beta, relu)
     ksize, strides, padding = _validate.check_pool_arguments(ksize, strides, padding)
