@@ -23,7 +23,10 @@ b_flags="$common ${B_FLAGS:--march=native}"
 for kernel in lrn_relu lrn_relu_max_pool; do
   g++ $a_flags -Icsrc -DALEXOPS_ISA_NAMESPACE=cpu_a -c csrc/$kernel/cpu.cc -o "$work/a_$kernel.o" & a=$!
   g++ $b_flags -I"$work/b" -DALEXOPS_ISA_NAMESPACE=cpu_b -c "$work/b/$kernel/cpu.cc" -o "$work/b_$kernel.o" & b=$!
-  wait $a && wait $b  # a compile error stops here (a bare `wait` returns 0)
+  # A compile error stops here: a bare `wait` returns 0, and under set -e a failure before the
+  # last command of an && list would not stop the script either.
+  wait $a
+  wait $b
 done
 # The driver itself uses no level's instructions, so that it runs wherever A and B both do.
 g++ $common -Icsrc -DALEXOPS_BENCH_AB scripts/cpu_kernel_bench.cc "$work"/a_*.o "$work"/b_*.o -o "$out" -lpthread
